@@ -1,0 +1,72 @@
+//! # engineio-proto
+//!
+//! The Engine.IO v4 protocol as a *sans-IO* library: no sockets, no clock, no randomness and
+//! no async runtime. Bytes, WebSocket messages and the current time go in; packets, answers
+//! and deadlines come out. The runtime bindings (`engineio-tokio`, `engineio-smol`) own the
+//! sockets and timers and drive this crate.
+//!
+//! This module layer is the **wire codec**:
+//!
+//! - [`Packet`]: the seven packet types (open, close, ping, pong, message, upgrade, noop),
+//!   with [`Packet::decode_text`], [`Packet::decode_ws`] and [`Packet::to_ws`] for the
+//!   WebSocket form (one packet per WebSocket message; binary messages are raw binary frames);
+//! - [`decode_payload`] / [`PayloadEncoder`]: the HTTP long-polling form, packets joined by
+//!   `\x1e`, binary messages as `b` + standard base64;
+//! - [`Handshake`]: the open packet's JSON (`sid`, `upgrades`, `pingInterval`, `pingTimeout`,
+//!   `maxPayload`, times in integer milliseconds);
+//! - [`Utf8Bytes`]: text that shares the received buffer, so decoding a text message copies
+//!   nothing.
+//!
+//! Decoding never panics and never loops on any input: every failure is a typed
+//! [`DecodeError`] saying what was wrong. The decoders are property-tested and fuzzed
+//! (see the repository's `fuzz/` directory).
+//!
+//! ## Protocol versions
+//!
+//! Only Engine.IO v4 (`EIO=4`) is spoken. Engine.IO v3 (Node's `allowEIO3`, Socket.IO v1/v2
+//! clients) is not offered: its polling framing (UTF-16 lengths, a second binary framing) has
+//! no user among the clients this project targets. A v3 request gets a typed
+//! [`UnsupportedProtocolVersion`] error, which servers answer with the protocol's error
+//! code 5, "Unsupported protocol version"; see [`check_protocol_version`].
+//!
+//! ## Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use engineio_proto::{decode_payload, Packet, PayloadEncoder, PayloadLimits, WsMessage};
+//!
+//! // A polling POST body from a client: a text message and a binary message.
+//! let body = Bytes::from_static(b"4hello\x1ebAQIDBA==");
+//! let mut reply = PayloadEncoder::new();
+//! for packet in decode_payload(body, PayloadLimits::default())? {
+//!     // Echo every message back.
+//!     reply.push(&packet?)?;
+//! }
+//! assert_eq!(&reply.finish()[..], b"4hello\x1ebAQIDBA==");
+//!
+//! // The same packets over WebSocket: a text frame and a raw binary frame.
+//! assert_eq!(Packet::text("hello").to_ws(), WsMessage::Text("4hello".into()));
+//! assert_eq!(
+//!     Packet::binary(vec![1, 2, 3, 4]).to_ws(),
+//!     WsMessage::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(unsafe_code)]
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
+mod error;
+mod handshake;
+mod packet;
+mod payload;
+mod utf8;
+
+pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};
+pub use handshake::{Handshake, InvalidSid, Sid, Transport, UnknownTransport};
+pub use packet::{
+    Message, PROTOCOL_VERSION, Packet, PacketType, RECORD_SEPARATOR, WsMessage,
+    check_protocol_version,
+};
+pub use payload::{PayloadDecoder, PayloadEncoder, PayloadLimits, decode_payload, encode_payload};
+pub use utf8::{InvalidUtf8, Utf8Bytes};
