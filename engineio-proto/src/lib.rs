@@ -56,11 +56,18 @@
 #![warn(clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::indexing_slicing))]
 
+mod close;
 mod error;
+mod exchange;
 mod handshake;
 mod packet;
 mod payload;
+pub mod server;
+mod timer;
 mod utf8;
+
+pub use close::{CloseReason, ProtocolError, SendError, TransportEnd};
+pub use exchange::{RequestId, Response};
 
 pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};
 pub use handshake::{Handshake, InvalidSid, Sid, Transport, UnknownTransport};

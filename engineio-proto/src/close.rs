@@ -1,0 +1,156 @@
+//! Why sessions end, and errors shared by the server and the client.
+
+use crate::error::DecodeError;
+use crate::packet::{Message, PacketType};
+
+/// Why a session (server side) or a connection (client side) ended.
+///
+/// The union of the reasons Node `engine.io` and python-engineio report, plus the ones they
+/// leave implicit (payload too large, upgrade failure, shutdown).
+///
+/// | reason | Node | python-engineio |
+/// |---|---|---|
+/// | [`ServerClose`](Self::ServerClose) | `forced close` | `SERVER_DISCONNECT` |
+/// | [`ClientClose`](Self::ClientClose) | `transport close` (close packet) | `CLIENT_DISCONNECT` |
+/// | [`PingTimeout`](Self::PingTimeout) | `ping timeout` | `PING_TIMEOUT` |
+/// | [`TransportClose`](Self::TransportClose) | `transport close` | `TRANSPORT_CLOSE` |
+/// | [`TransportError`](Self::TransportError) | `transport error` | `TRANSPORT_ERROR` |
+/// | [`ParseError`](Self::ParseError) | `parse error` | (logged, `TRANSPORT_ERROR`) |
+/// | [`PayloadTooLarge`](Self::PayloadTooLarge) | `transport error` (WS 1009) | (silent) |
+/// | [`UpgradeFailed`](Self::UpgradeFailed) | – | – |
+/// | [`ServerShutdown`](Self::ServerShutdown) | `server shutting down` | – |
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The server side closed the session (the application called `close`).
+    #[error("closed by the server")]
+    ServerClose,
+    /// The client side closed the session, with a close packet or by disconnecting cleanly.
+    #[error("closed by the client")]
+    ClientClose,
+    /// The peer stopped answering the heartbeat in time.
+    #[error("ping timeout: no heartbeat from the peer in time")]
+    PingTimeout,
+    /// The transport (WebSocket or long-poll connection) closed without a close packet.
+    #[error("transport closed")]
+    TransportClose,
+    /// The transport failed (I/O error, HTTP error, request timeout...).
+    #[error("transport error: {0}")]
+    TransportError(String),
+    /// The peer sent something that is not valid Engine.IO.
+    #[error("parse error: {0}")]
+    ParseError(ProtocolError),
+    /// The peer sent a message or payload over the size limit (`max_payload`).
+    #[error("payload of {size} bytes is over the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// Size received, in bytes (at least `limit + 1`; a binding may stop reading early).
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// No transport could be upgraded to, or the upgrade broke the connection.
+    #[error("upgrade failed: {0}")]
+    UpgradeFailed(String),
+    /// The server is shutting down and closed every session.
+    #[error("server shutting down")]
+    ServerShutdown,
+}
+
+/// How the peer broke the protocol (the detail of [`CloseReason::ParseError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// Bytes that do not decode as Engine.IO packets.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A well-formed packet that the peer may not send at this point (for example a ping
+    /// from a v4 client, which is the wrong heartbeat direction).
+    #[error("unexpected {packet_type:?} packet {context}")]
+    UnexpectedPacket {
+        /// The packet's type.
+        packet_type: PacketType,
+        /// Where it arrived.
+        context: &'static str,
+    },
+    /// A second long-poll GET arrived while one was parked.
+    #[error("a second polling GET arrived while one was pending")]
+    DuplicateGet,
+    /// A second POST arrived while one was being received.
+    #[error("a second polling POST arrived while one was in flight")]
+    DuplicatePost,
+    /// A POST declared `Content-Type: application/octet-stream` (Engine.IO v3 binary
+    /// payloads, not part of v4).
+    #[error("binary (application/octet-stream) polling bodies are Engine.IO v3, not v4")]
+    BinaryPayload,
+    /// The peer answered in a way the protocol does not allow (client side: an HTTP error
+    /// status, an unexpected body).
+    #[error("{0}")]
+    UnexpectedResponse(String),
+}
+
+/// How a WebSocket ended, as a binding reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportEnd {
+    /// The peer closed the WebSocket, or the connection was dropped.
+    Closed,
+    /// Reading or writing failed.
+    Error(String),
+    /// The WebSocket library refused a message or frame over its size limit.
+    MessageTooLarge {
+        /// Bytes received before the library gave up (at least the limit).
+        size: usize,
+    },
+}
+
+/// A message could not be sent.
+///
+/// The message is handed back, so nothing is lost silently.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session or connection is closed (or closing).
+    #[error("the session is closed")]
+    Closed(Message),
+    /// The outgoing queue holds its maximum number of packets (`max_buffered_packets`):
+    /// the peer is not reading fast enough. Retry later or close the session.
+    #[error("outgoing queue full ({limit} packets): the peer is not reading fast enough")]
+    QueueFull {
+        /// The message that was not queued.
+        message: Message,
+        /// The queue's limit.
+        limit: usize,
+    },
+    /// The message is larger than the peer accepts (client side: the server's
+    /// `maxPayload`).
+    #[error("message of {size} bytes is over the peer's limit of {limit} bytes")]
+    TooLarge {
+        /// The message that was not sent.
+        message: Message,
+        /// Its size in bytes as encoded.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A text message holds `U+001E`, which long-polling cannot carry; send it as binary.
+    #[error(
+        "text message contains U+001E, which HTTP long-polling cannot carry; send it as binary"
+    )]
+    RecordSeparator(Message),
+    /// The value could not be serialised to JSON.
+    #[error("could not serialise the message to JSON: {0}")]
+    Json(String),
+}
+
+impl SendError {
+    /// The message that was not sent, if there is one.
+    pub fn into_message(self) -> Option<Message> {
+        match self {
+            SendError::Closed(m)
+            | SendError::QueueFull { message: m, .. }
+            | SendError::TooLarge { message: m, .. }
+            | SendError::RecordSeparator(m) => Some(m),
+            SendError::Json(_) => None,
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! The server state machines: [`Server`] (the front door) and [`Session`] (one client).
+//!
+//! # Shape
+//!
+//! Like quinn-proto's `Endpoint` and `Connection`, the work is split in two levels:
+//!
+//! - [`Server`] reads a request's head, applies the policy (path, transport, origin,
+//!   protocol version, method), answers what no session owns (the protocol's JSON errors,
+//!   CORS preflights) and says where the request goes: [`Routed`]. It holds no session
+//!   and needs only `&self`, so a binding can share it between tasks without a lock.
+//! - A handshake becomes a [`HandshakeRequest`]; the application looks at it (headers,
+//!   query, peer address) and the binding calls [`Server::accept`] (with per-session data)
+//!   or [`Server::reject`], at once or later.
+//! - [`Session`] is one client: transport, upgrade, heartbeat and outgoing queue. Sessions
+//!   are independent, so a binding may drive each on its own task. A session reports its
+//!   own end ([`Event::Closed`] with a [`CloseReason`](crate::CloseReason)), after which
+//!   the binding drops it: nothing else holds session state, so nothing can leak.
+//!
+//! # Driving a session
+//!
+//! After every input (`handle_*`, `send`, `close`), drain [`Session::poll_action`] until it
+//! returns `None`, then sleep until [`Session::poll_timeout`] and call
+//! [`Session::handle_timeout`]. Time never goes backwards between calls; calling
+//! `handle_timeout` early or twice does nothing.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use http::{HeaderMap, Method, Uri};
+//! use engineio_proto::server::{
+//!     Action, Event, RequestInfo, Routed, SeededSidGenerator, Server, ServerConfig,
+//! };
+//! use engineio_proto::RequestId;
+//!
+//! # #[allow(clippy::disallowed_methods)]
+//! let start = Instant::now(); // a binding reads its clock; tests use a virtual one
+//! let server = Server::new(ServerConfig::default(), SeededSidGenerator::new(7))?;
+//!
+//! // A client's handshake arrives.
+//! let uri: Uri = "/engine.io/?EIO=4&transport=polling".parse()?;
+//! let headers = HeaderMap::new();
+//! let Routed::Handshake(handshake) =
+//!     server.handle_request(RequestId(1), &RequestInfo::new(&Method::GET, &uri, &headers))
+//! else {
+//!     unreachable!("a valid handshake")
+//! };
+//! // The application may inspect `handshake.headers()` etc. and accept with its own data.
+//! let mut session = server.accept(start, handshake, "user data");
+//!
+//! // The driving loop: drain actions after every input, then wait for the deadline.
+//! let mut now = start;
+//! for _ in 0..3 {
+//!     while let Some(action) = session.poll_action() {
+//!         match action {
+//!             Action::Respond { request, response } => {
+//!                 // Write `response` as the answer to `request`.
+//!                 assert_eq!(request, RequestId(1));
+//!                 assert!(response.body.starts_with(b"0{\"sid\":"));
+//!             }
+//!             Action::AcceptWebSocket { .. } => { /* complete the 101 and read frames */ }
+//!             Action::WsSend { .. } | Action::WsClose { .. } => { /* write to the socket */ }
+//!             Action::Event(Event::Message(msg)) => { /* hand to the application */ }
+//!             Action::Event(Event::Closed(reason)) => { /* drop the session */ }
+//!             Action::Event(_) => {}
+//!         }
+//!     }
+//!     match session.poll_timeout() {
+//!         Some(deadline) => {
+//!             now = deadline; // a binding sleeps until then (or until the next input)
+//!             session.handle_timeout(now);
+//!         }
+//!         None => break,
+//!     }
+//! }
+//! // Nobody polled or answered the pings: the session timed out.
+//! assert!(session.is_closed());
+//! assert_eq!(now - start, Duration::from_secs(25 + 20));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod error;
+mod request;
+mod session;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+
+pub use config::{
+    AllowedOrigins, CookieConfig, CorsConfig, OriginPredicate, SameSite, ServerConfig, Transports,
+};
+pub use error::{ErrorCode, RequestError};
+pub use request::RequestInfo;
+pub use session::{Action, Event, Session};
+
+use crate::exchange::{RequestId, Response};
+use crate::{Sid, Transport, check_protocol_version};
+use request::{Cors, check_origin};
+
+/// Makes session ids. The binding supplies one backed by a cryptographically secure
+/// random source (the id is the session's only credential: at least 120 bits); tests use
+/// [`SeededSidGenerator`] so that every run replays.
+pub trait SidGenerator: Send + Sync + 'static {
+    /// A new, unguessable session id.
+    fn generate(&self) -> Sid;
+}
+
+/// A deterministic [`SidGenerator`] for tests and fuzzing (splitmix64 over a counter).
+/// **Not for production**: its ids are predictable.
+#[derive(Debug)]
+pub struct SeededSidGenerator {
+    state: AtomicU64,
+}
+
+impl SeededSidGenerator {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SeededSidGenerator {
+            state: AtomicU64::new(seed),
+        }
+    }
+}
+
+impl SidGenerator for SeededSidGenerator {
+    fn generate(&self) -> Sid {
+        let n = self
+            .state
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let a = mix(n).to_le_bytes();
+        let b = mix(n ^ 0x5555_5555_5555_5555).to_le_bytes();
+        let mut bytes = [0u8; 15];
+        for (dst, src) in bytes.iter_mut().zip(a.iter().chain(b.iter())) {
+            *dst = *src;
+        }
+        Sid::from_entropy(bytes)
+    }
+}
+
+/// The configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `path` must start with `/`.
+    #[error("path {0:?} must start with '/'")]
+    InvalidPath(String),
+    /// A time that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// No transport is enabled.
+    #[error("at least one transport must be enabled")]
+    NoTransport,
+    /// The cookie would not be a valid `Set-Cookie` header.
+    #[error("cookie configuration gives an invalid Set-Cookie header: {0:?}")]
+    InvalidCookie(String),
+    /// A limit is zero.
+    #[error("{0} must be at least 1")]
+    ZeroLimit(&'static str),
+}
+
+/// The front door of an Engine.IO server; see the [module documentation](self).
+pub struct Server {
+    config: Arc<ServerConfig>,
+    sids: Box<dyn SidGenerator>,
+    path_without_slash: String,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request goes, as decided by [`Server::handle_request`].
+#[derive(Debug)]
+#[must_use]
+pub enum Routed {
+    /// Answer with this response; no session is involved (errors, CORS preflight).
+    Respond(Response),
+    /// A client asks for a new session: let the application decide, then call
+    /// [`Server::accept`] or [`Server::reject`].
+    Handshake(HandshakeRequest),
+    /// For the session [`SessionRequest::sid`]: give it to that session's
+    /// [`Session::handle_request`], or, if there is no such session, answer with
+    /// [`SessionRequest::unknown_session`].
+    Session(SessionRequest),
+}
+
+/// A handshake waiting for the application's decision. Dropping it is fine (for example
+/// when the client went away).
+#[derive(Debug)]
+pub struct HandshakeRequest {
+    id: RequestId,
+    transport: Transport,
+    b64: bool,
+    cors: Cors,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer_addr: Option<SocketAddr>,
+    secure: bool,
+}
+
+impl HandshakeRequest {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The transport the client opens the session with.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The request's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The request target.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// A query parameter, percent-decoded (for example an auth token the client added).
+    pub fn query(&self, name: &str) -> Option<String> {
+        request::query_param(self.uri.query().unwrap_or(""), name).map(|v| v.into_owned())
+    }
+
+    /// The peer's address, when the binding knows it.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// A borrowed view of the request, the same the CORS predicate sees.
+    pub fn info(&self) -> RequestInfo<'_> {
+        RequestInfo {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+            peer_addr: self.peer_addr,
+            secure: self.secure,
+        }
+    }
+}
+
+/// The application refuses a handshake: the client gets `status` (403 by default) and
+/// `{"code":4,"message":<message>}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The status code.
+    pub status: StatusCode,
+    /// The message in the JSON body.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A 403 with Node's message, `Forbidden`.
+    pub fn forbidden() -> Self {
+        Rejection::new(StatusCode::FORBIDDEN, "Forbidden")
+    }
+
+    /// A rejection with a status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a request asks of an existing session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRequestKind {
+    /// A long-polling GET (answered with packets, possibly later).
+    Poll,
+    /// A long-polling POST. The binding reads the body (at most
+    /// [`Server::body_read_limit`] bytes) and hands it to [`Session::handle_post_body`].
+    Post {
+        /// Whether the request said `Content-Type: application/octet-stream` (v3 binary
+        /// payloads, refused).
+        octet_stream: bool,
+    },
+    /// A WebSocket upgrade request for this session (the upgrade from polling).
+    WebSocket,
+}
+
+/// A request routed to an existing session.
+#[derive(Debug, Clone)]
+pub struct SessionRequest {
+    pub(crate) id: RequestId,
+    pub(crate) sid: Sid,
+    pub(crate) kind: SessionRequestKind,
+    pub(crate) cors: Cors,
+}
+
+impl SessionRequest {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The session the request names.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// What it asks for.
+    pub fn kind(&self) -> SessionRequestKind {
+        self.kind
+    }
+
+    /// The answer when no live session has this sid: 400 with code 1.
+    pub fn unknown_session(&self) -> Response {
+        let mut r = RequestError::UnknownSid(self.sid.to_string()).to_response();
+        self.cors.apply(&mut r.headers);
+        r
+    }
+}
+
+impl Server {
+    /// A server with this configuration, taking session ids from `sids`.
+    pub fn new(config: ServerConfig, sids: impl SidGenerator) -> Result<Server, ConfigError> {
+        if !config.path.starts_with('/') {
+            return Err(ConfigError::InvalidPath(config.path.clone()));
+        }
+        for (name, d) in [
+            ("ping_interval", config.ping_interval),
+            ("ping_timeout", config.ping_timeout),
+            ("upgrade_timeout", config.upgrade_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+        }
+        if !config.transports.polling && !config.transports.websocket {
+            return Err(ConfigError::NoTransport);
+        }
+        for (name, n) in [
+            ("max_payload", config.max_payload),
+            ("max_packets_per_payload", config.max_packets_per_payload),
+            ("max_buffered_packets", config.max_buffered_packets),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        if let Some(cookie) = &config.cookie {
+            let value = cookie.header_value(&Sid::from_entropy([0; 15]));
+            let name_ok = !cookie.name.is_empty()
+                && cookie
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+            if !name_ok || HeaderValue::from_str(&value).is_err() {
+                return Err(ConfigError::InvalidCookie(value));
+            }
+        }
+        let path_without_slash = config.path.trim_end_matches('/').to_owned();
+        Ok(Server {
+            config: Arc::new(config),
+            sids: Box::new(sids),
+            path_without_slash,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Whether a request path belongs to Engine.IO: the configured path with or without its
+    /// trailing slash. Bindings send everything else to the application's other routes.
+    pub fn matches_path(&self, path: &str) -> bool {
+        path.strip_prefix(self.path_without_slash.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest == "/")
+    }
+
+    /// How many body bytes a binding should read at most before handing a POST body to
+    /// the session: one more than `max_payload`, enough to tell that a body is too large
+    /// without buffering the rest.
+    pub fn body_read_limit(&self) -> usize {
+        self.config.max_payload.saturating_add(1)
+    }
+
+    /// Reads a request's head and says where it goes; see [`Routed`].
+    ///
+    /// Checks run in Node's order: path, CORS preflight, transport (code 0), origin
+    /// (code 3), JSONP (code 3), then for a session request the method and transport
+    /// (code 3) and the protocol version (code 5), and for a handshake the method (code 2),
+    /// the WebSocket headers (code 3) and the protocol version (code 5).
+    pub fn handle_request(&self, id: RequestId, req: &RequestInfo<'_>) -> Routed {
+        if !self.matches_path(req.uri.path()) {
+            let mut r = Response::empty(StatusCode::NOT_FOUND);
+            r.body = Bytes::from_static(b"Not Found");
+            return Routed::Respond(r);
+        }
+        let trust = self.config.trust_forwarded_headers;
+        let cors_result = check_origin(&self.config.cors, trust, req);
+        if *req.method == Method::OPTIONS
+            && !matches!(self.config.cors.origins, AllowedOrigins::Disabled)
+        {
+            return Routed::Respond(match cors_result {
+                Ok(cors) => preflight(&cors, req),
+                Err(refused) => RequestError::OriginNotAllowed(refused.0).to_response(),
+            });
+        }
+        match self.route(id, req, cors_result) {
+            Ok(routed) => routed,
+            Err((err, cors)) => {
+                let mut r = err.to_response();
+                cors.apply(&mut r.headers);
+                Routed::Respond(r)
+            }
+        }
+    }
+
+    fn route(
+        &self,
+        id: RequestId,
+        req: &RequestInfo<'_>,
+        cors_result: Result<Cors, request::OriginRefused>,
+    ) -> Result<Routed, (RequestError, Cors)> {
+        let transport = match req.query("transport") {
+            Some(t) => match t.parse::<Transport>() {
+                Ok(t) if self.config.transports.allows(t) => t,
+                Ok(t) => return Err((RequestError::TransportDisabled(t), Cors::default())),
+                Err(_) => {
+                    return Err((
+                        RequestError::UnknownTransport(Some(t.into_owned())),
+                        Cors::default(),
+                    ));
+                }
+            },
+            None => return Err((RequestError::UnknownTransport(None), Cors::default())),
+        };
+        let cors = cors_result
+            .map_err(|refused| (RequestError::OriginNotAllowed(refused.0), Cors::default()))?;
+        let fail = |e: RequestError| Err((e, cors.clone()));
+        if req.query("j").is_some() {
+            return fail(RequestError::JsonpNotSupported);
+        }
+        let upgrade = req.is_websocket_upgrade();
+        let eio = req.query("EIO");
+        if let Some(sid) = req.query("sid") {
+            let kind = match (transport, upgrade) {
+                (Transport::WebSocket, true) => SessionRequestKind::WebSocket,
+                (Transport::WebSocket, false) => {
+                    return fail(RequestError::WebSocketWithoutUpgrade);
+                }
+                (Transport::Polling, true) => return fail(RequestError::UpgradeOnPolling),
+                (Transport::Polling, false) => match *req.method {
+                    Method::GET => SessionRequestKind::Poll,
+                    Method::POST => SessionRequestKind::Post {
+                        octet_stream: req
+                            .headers
+                            .get(header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| {
+                                v.trim_start()
+                                    .to_ascii_lowercase()
+                                    .starts_with("application/octet-stream")
+                            }),
+                    },
+                    ref m => {
+                        return fail(RequestError::MethodNotAllowed {
+                            method: m.clone(),
+                            transport,
+                        });
+                    }
+                },
+            };
+            if let Err(e) = check_protocol_version(eio.as_deref()) {
+                return fail(e.into());
+            }
+            let Ok(sid) = Sid::new(&sid) else {
+                return fail(RequestError::UnknownSid(sid.into_owned()));
+            };
+            return Ok(Routed::Session(SessionRequest {
+                id,
+                sid,
+                kind,
+                cors,
+            }));
+        }
+        if *req.method != Method::GET {
+            return fail(RequestError::BadHandshakeMethod(req.method.clone()));
+        }
+        match (transport, upgrade) {
+            (Transport::WebSocket, false) => return fail(RequestError::WebSocketWithoutUpgrade),
+            (Transport::Polling, true) => return fail(RequestError::UpgradeOnPolling),
+            _ => {}
+        }
+        if let Err(e) = check_protocol_version(eio.as_deref()) {
+            return fail(e.into());
+        }
+        Ok(Routed::Handshake(HandshakeRequest {
+            id,
+            transport,
+            b64: req.query("b64").is_some_and(|v| v == "1" || v == "true"),
+            cors,
+            method: req.method.clone(),
+            uri: req.uri.clone(),
+            headers: req.headers.clone(),
+            peer_addr: req.peer_addr,
+            secure: req.secure,
+        }))
+    }
+
+    /// Opens the session a handshake asked for, with the application's per-session data.
+    ///
+    /// The session's first actions answer the handshake: for polling a `200` whose body is
+    /// the open packet, for WebSocket an [`Action::AcceptWebSocket`] followed by the open
+    /// packet as the first message. The first ping is due `ping_interval` after `now`.
+    pub fn accept<T>(&self, now: Instant, handshake: HandshakeRequest, data: T) -> Session<T> {
+        let sid = self.sids.generate();
+        let mut headers = HeaderMap::new();
+        if let Some(cookie) = &self.config.cookie
+            && let Ok(v) = HeaderValue::from_str(&cookie.header_value(&sid))
+        {
+            headers.insert(header::SET_COOKIE, v);
+        }
+        Session::open(
+            now,
+            Arc::clone(&self.config),
+            sid,
+            handshake.id,
+            handshake.transport,
+            handshake.b64,
+            &handshake.cors,
+            headers,
+            data,
+        )
+    }
+
+    /// Refuses a handshake: the response to send (`{"code":4,...}` with the rejection's
+    /// status and message, plus CORS headers).
+    pub fn reject(&self, handshake: HandshakeRequest, rejection: Rejection) -> Response {
+        let mut r = RequestError::Rejected {
+            status: rejection.status,
+            message: rejection.message,
+        }
+        .to_response();
+        handshake.cors.apply(&mut r.headers);
+        r
+    }
+}
+
+fn preflight(cors: &Cors, req: &RequestInfo<'_>) -> Response {
+    let mut r = Response::empty(StatusCode::NO_CONTENT);
+    cors.apply(&mut r.headers);
+    r.headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("OPTIONS, GET, POST"),
+    );
+    if let Some(h) = req.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        r.headers
+            .insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone());
+    }
+    r
+}
