@@ -79,7 +79,8 @@ pub enum EncodeError {
 /// project targets needs it. Servers answer such requests with the protocol's error code 5.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unsupported Engine.IO protocol version {found:?}: only EIO=4 is supported (engine.io-client 4+, socket.io-client 3+, python-engineio 4+)"
+    "unsupported Engine.IO protocol version ({}): only EIO=4 is supported (engine.io-client 4+, socket.io-client 3+, python-engineio 4+)",
+    match found { Some(v) => format!("EIO={v}"), None => "no EIO parameter".to_owned() }
 )]
 pub struct UnsupportedProtocolVersion {
     /// The `EIO` value that was received (`None` when it was missing).

@@ -63,6 +63,7 @@ mod handshake;
 mod packet;
 mod payload;
 pub mod server;
+pub mod static_files;
 mod timer;
 mod utf8;
 

@@ -45,6 +45,17 @@ impl Utf8Bytes {
         Utf8Bytes(Bytes::from_static(s.as_bytes()))
     }
 
+    /// Wraps bytes the caller knows to be UTF-8, without checking them again (for
+    /// example a text message a WebSocket library has already validated).
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8.
+    #[allow(unsafe_code)]
+    pub unsafe fn from_bytes_unchecked(bytes: Bytes) -> Self {
+        Utf8Bytes(bytes)
+    }
+
     /// The string.
     #[inline]
     #[allow(unsafe_code)]

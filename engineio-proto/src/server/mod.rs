@@ -80,7 +80,7 @@
 
 mod config;
 mod error;
-mod request;
+pub(crate) mod request;
 mod session;
 
 use std::fmt;

@@ -92,10 +92,19 @@ pub(crate) fn query_param<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>
     None
 }
 
-/// Decodes `%XX` escapes and `+`. Returns `None` when the result is not UTF-8 or an
-/// escape is malformed.
+/// Decodes `%XX` escapes and `+` (query strings). Returns `None` when the result is not
+/// UTF-8 or an escape is malformed.
 pub(crate) fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+    decode(s, true)
+}
+
+/// Decodes `%XX` escapes of a URL path (`+` stays `+`).
+pub(crate) fn percent_decode_path(s: &str) -> Option<Cow<'_, str>> {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
+    if !s.bytes().any(|b| b == b'%' || (plus_is_space && b == b'+')) {
         return Some(Cow::Borrowed(s));
     }
     let bytes = s.as_bytes();
@@ -109,7 +118,7 @@ pub(crate) fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
                 out.push((hi * 16 + lo) as u8);
                 i += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
