@@ -1,0 +1,406 @@
+//! The per-session task: moves bytes and time between a WebSocket, the HTTP requests
+//! waiting on the session, the timer and the proto `Session`, and calls the handler.
+//!
+//! It is a hand-written future (quinn's `ConnectionDriver` shape): one allocation per
+//! session, no channels, one timer. It makes no protocol decision: every input goes to the
+//! proto session, every output comes from `Session::poll_action`.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engineio_proto::server::{Action, Event};
+use engineio_proto::{RequestId, TransportEnd, Utf8Bytes, WsMessage};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use super::Shared;
+use super::socket::{Handler, Reply, Socket};
+use crate::runtime::{Runtime, Timer};
+
+/// How long a closing WebSocket may take to flush its close frame once the session ended.
+const LINGER: Duration = Duration::from_secs(2);
+/// WebSocket messages read per wake-up before the driver lets others run.
+const READ_BATCH: usize = 64;
+
+enum Slot<W> {
+    Empty,
+    /// Accepted by the session; the HTTP upgrade is still completing.
+    Pending {
+        id: RequestId,
+    },
+    Open {
+        id: RequestId,
+        ws: W,
+    },
+}
+
+pub(crate) struct Driver<H: Handler, R: Runtime> {
+    shared: Arc<Shared<H, R>>,
+    socket: Socket<H::Data>,
+    slot: Slot<R::WebSocket>,
+    /// Messages for the open (or pending) WebSocket that the sink has not taken yet.
+    out: VecDeque<tungstenite::Message>,
+    /// WebSockets being closed (close frame sent, flushing).
+    closing: Vec<R::WebSocket>,
+    timer: Option<R::Timer>,
+    deadline: Option<Instant>,
+    needs_flush: bool,
+    finished: Option<Instant>,
+}
+
+impl<H: Handler, R: Runtime> Driver<H, R> {
+    pub(crate) fn new(shared: Arc<Shared<H, R>>, socket: Socket<H::Data>) -> Self {
+        Driver {
+            shared,
+            socket,
+            slot: Slot::Empty,
+            out: VecDeque::new(),
+            closing: Vec::new(),
+            timer: None,
+            deadline: None,
+            needs_flush: false,
+            finished: None,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.shared.runtime.now()
+    }
+
+    /// Whether the open WebSocket has messages its sink has not taken: then the driver
+    /// stops reading and stops pulling actions (back-pressure reaches the session's
+    /// bounded queue, and `send` reports it).
+    fn blocked(&self) -> bool {
+        matches!(self.slot, Slot::Open { .. }) && !self.out.is_empty()
+    }
+
+    /// Takes a WebSocket the HTTP side finished upgrading.
+    fn attach(&mut self) -> bool {
+        let Some((id, boxed)) = self.socket.lock().new_ws.take() else {
+            return false;
+        };
+        let ws = match boxed.downcast::<R::WebSocket>() {
+            Ok(ws) => *ws,
+            Err(_) => return true,
+        };
+        match self.slot {
+            Slot::Pending { id: pending } if pending == id => {
+                self.slot = Slot::Open { id, ws };
+            }
+            // The session gave up on this socket meanwhile: close it.
+            _ => self.closing.push(ws),
+        }
+        true
+    }
+
+    fn ws_ended(&mut self, id: RequestId, end: TransportEnd) {
+        if let Slot::Open { ws, .. } = std::mem::replace(&mut self.slot, Slot::Empty) {
+            self.closing.push(ws);
+        }
+        self.out.clear();
+        let now = self.now();
+        self.socket.lock().session.handle_ws_closed(now, id, end);
+    }
+
+    /// Pushes queued messages into the sink while it accepts them.
+    fn write_out(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.out.is_empty() {
+            let Slot::Open { id, ws } = &mut self.slot else {
+                return progress;
+            };
+            let id = *id;
+            match Pin::new(&mut *ws).poll_ready(cx) {
+                Poll::Pending => return progress,
+                Poll::Ready(Err(e)) => {
+                    self.ws_ended(id, transport_end(e));
+                    return true;
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+            let Some(msg) = self.out.pop_front() else {
+                break;
+            };
+            if let Err(e) = Pin::new(&mut *ws).start_send(msg) {
+                self.ws_ended(id, transport_end(e));
+                return true;
+            }
+            self.needs_flush = true;
+            progress = true;
+        }
+        progress
+    }
+
+    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..READ_BATCH {
+            let Slot::Open { id, ws } = &mut self.slot else {
+                return progress;
+            };
+            let id = *id;
+            let message = match Pin::new(&mut *ws).poll_next(cx) {
+                Poll::Pending => return progress,
+                Poll::Ready(Some(Ok(m))) => m,
+                Poll::Ready(Some(Err(e))) => {
+                    let end = transport_end(e);
+                    if let TransportEnd::MessageTooLarge { .. } = end {
+                        // tungstenite stopped reading an oversized message: tell the
+                        // client why, as the protocol does for messages it sees whole.
+                        send_close(cx, ws, 1009, "payload too large");
+                    }
+                    self.ws_ended(id, end);
+                    return true;
+                }
+                Poll::Ready(None) => {
+                    self.ws_ended(id, TransportEnd::Closed);
+                    return true;
+                }
+            };
+            progress = true;
+            let message = match message {
+                tungstenite::Message::Text(t) => {
+                    // SAFETY: tungstenite validated the text message as UTF-8.
+                    #[allow(unsafe_code)]
+                    let text = unsafe { Utf8Bytes::from_bytes_unchecked(Bytes::from(t)) };
+                    WsMessage::Text(text)
+                }
+                tungstenite::Message::Binary(b) => WsMessage::Binary(b),
+                tungstenite::Message::Close(_) => {
+                    // tungstenite queued the close reply; flush it while closing.
+                    self.ws_ended(id, TransportEnd::Closed);
+                    return true;
+                }
+                tungstenite::Message::Ping(_) => {
+                    // The pong is queued by tungstenite and goes out with the next flush.
+                    self.needs_flush = true;
+                    continue;
+                }
+                tungstenite::Message::Pong(_) | tungstenite::Message::Frame(_) => continue,
+            };
+            let now = self.now();
+            self.socket
+                .lock()
+                .session
+                .handle_ws_message(now, id, message);
+        }
+        // More may be ready: come back after others had a turn.
+        cx.waker().wake_by_ref();
+        progress
+    }
+
+    /// Runs the session's actions until it has none, or the WebSocket cannot take more.
+    fn drain(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.blocked() {
+            let Some(action) = self.socket.lock().session.poll_action() else {
+                break;
+            };
+            progress = true;
+            match action {
+                Action::Respond { request, response } => {
+                    self.reply(request, Reply::Response(response));
+                }
+                Action::AcceptWebSocket { request, headers } => {
+                    self.slot = Slot::Pending { id: request };
+                    self.out.clear();
+                    self.reply(request, Reply::AcceptWebSocket(headers));
+                }
+                Action::WsSend { ws, message } => {
+                    let current = match &self.slot {
+                        Slot::Pending { id } | Slot::Open { id, .. } => Some(*id),
+                        Slot::Empty => None,
+                    };
+                    if current == Some(ws) {
+                        self.out.push_back(to_tungstenite(message));
+                        self.write_out(cx);
+                    }
+                }
+                Action::WsClose { ws, code, reason } => self.close_ws(cx, ws, code, reason),
+                Action::Event(Event::Message(message)) => {
+                    self.shared.handler.on_message(&self.socket, message);
+                }
+                Action::Event(Event::Upgraded) => self.shared.handler.on_upgrade(&self.socket),
+                Action::Event(Event::Closed(reason)) => {
+                    self.finished = Some(self.now() + LINGER);
+                    self.shared.sessions.remove(self.socket.sid());
+                    tracing::debug!(sid = %self.socket.sid(), %reason, "session closed");
+                    self.shared.handler.on_disconnect(&self.socket, &reason);
+                }
+                Action::Event(_) => {}
+            }
+        }
+        progress
+    }
+
+    fn close_ws(&mut self, cx: &mut Context<'_>, ws: RequestId, code: u16, reason: &'static str) {
+        match std::mem::replace(&mut self.slot, Slot::Empty) {
+            Slot::Open { id, ws: mut stream } if id == ws => {
+                // Whatever is still queued goes first.
+                self.write_out(cx);
+                send_close(cx, &mut stream, code, reason);
+                self.out.clear();
+                self.closing.push(stream);
+            }
+            // Still upgrading: the stream is dropped when it arrives (see `attach`).
+            Slot::Pending { id } if id == ws => self.out.clear(),
+            other => self.slot = other,
+        }
+    }
+
+    fn reply(&mut self, request: RequestId, reply: Reply) {
+        let tx = {
+            let mut state = self.socket.lock();
+            let pos = state.replies.iter().position(|(id, _)| *id == request);
+            pos.map(|p| state.replies.swap_remove(p).1)
+        };
+        if let Some(tx) = tx {
+            // The request may have gone away meanwhile; nothing to do then.
+            let _ = tx.send(reply);
+        }
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = match self.finished {
+            Some(linger) => Some(linger),
+            None => self.socket.lock().session.poll_timeout(),
+        };
+        if deadline != self.deadline {
+            self.deadline = deadline;
+            if let Some(d) = deadline {
+                match &mut self.timer {
+                    Some(t) => t.reset(d),
+                    None => self.timer = Some(self.shared.runtime.timer(d)),
+                }
+            }
+        }
+        let (Some(_), Some(timer)) = (self.deadline, &mut self.timer) else {
+            return false;
+        };
+        if timer.poll_expired(cx).is_pending() {
+            return false;
+        }
+        self.deadline = None;
+        if self.finished.is_some() {
+            // Lingering is over: drop whatever is still open or closing.
+            self.closing.clear();
+            self.out.clear();
+            self.slot = Slot::Empty;
+            self.needs_flush = false;
+            return true;
+        }
+        let now = self.now();
+        self.socket.lock().session.handle_timeout(now);
+        true
+    }
+
+    fn flush(&mut self, cx: &mut Context<'_>) {
+        if self.needs_flush
+            && let Slot::Open { id, ws } = &mut self.slot
+        {
+            let id = *id;
+            match Pin::new(&mut *ws).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(e)) => {
+                    self.needs_flush = false;
+                    self.ws_ended(id, transport_end(e));
+                }
+                Poll::Pending => {}
+            }
+        } else if !matches!(self.slot, Slot::Open { .. }) {
+            self.needs_flush = false;
+        }
+        self.closing
+            .retain_mut(|ws| matches!(Pin::new(ws).poll_close(cx), Poll::Pending));
+    }
+}
+
+impl<H: Handler, R: Runtime> Future for Driver<H, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.socket.shared.waker.register(cx.waker());
+        loop {
+            let mut progress = this.attach();
+            progress |= this.write_out(cx);
+            if !this.blocked() {
+                progress |= this.read(cx);
+                progress |= this.drain(cx);
+            }
+            progress |= this.poll_timer(cx);
+            this.flush(cx);
+            if this.finished.is_some() && !this.blocked() && this.closing.is_empty() {
+                return Poll::Ready(());
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// Queues a close frame, if the sink takes it now (a sink that is not ready is being
+/// dropped anyway).
+fn send_close<W: crate::runtime::WebSocketIo>(
+    cx: &mut Context<'_>,
+    ws: &mut W,
+    code: u16,
+    reason: &'static str,
+) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    if let Poll::Ready(Ok(())) = Pin::new(&mut *ws).poll_ready(cx) {
+        let _ = Pin::new(&mut *ws).start_send(tungstenite::Message::Close(Some(frame)));
+    }
+}
+
+/// Builds the driver's WebSocket type from a boxed stream handed over by the HTTP side.
+pub(crate) fn boxed_ws<W: Send + 'static>(ws: W) -> Box<dyn Any + Send> {
+    Box::new(ws)
+}
+
+fn to_tungstenite(message: WsMessage) -> tungstenite::Message {
+    match message {
+        WsMessage::Text(t) => {
+            // SAFETY: engineio_proto::Utf8Bytes only holds valid UTF-8.
+            #[allow(unsafe_code)]
+            let text = unsafe { tungstenite::Utf8Bytes::from_bytes_unchecked(t.into_bytes()) };
+            tungstenite::Message::Text(text)
+        }
+        WsMessage::Binary(b) => tungstenite::Message::Binary(b),
+    }
+}
+
+fn transport_end(e: tungstenite::Error) -> TransportEnd {
+    use tungstenite::error::{CapacityError, Error};
+    match e {
+        Error::ConnectionClosed | Error::AlreadyClosed => TransportEnd::Closed,
+        Error::Capacity(CapacityError::MessageTooLong { size, .. }) => {
+            TransportEnd::MessageTooLarge { size }
+        }
+        Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            TransportEnd::Closed
+        }
+        Error::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            TransportEnd::Closed
+        }
+        other => TransportEnd::Error(other.to_string()),
+    }
+}

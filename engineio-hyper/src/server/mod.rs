@@ -1,0 +1,238 @@
+//! The Engine.IO server over hyper: [`EngineIo`], its [`Handler`] and [`Socket`] handles,
+//! and the tower [`EngineIoService`] / [`EngineIoLayer`].
+
+mod driver;
+mod http_glue;
+mod service;
+mod socket;
+mod table;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use engineio_proto::server::{ConfigError, Server, ServerConfig, SidGenerator};
+use engineio_proto::static_files::StaticFiles;
+use engineio_proto::{Message, SendError, Sid};
+
+pub use engineio_proto::server::Rejection;
+pub use http_glue::{PeerAddr, ResponseBody};
+pub use service::{EngineIoLayer, EngineIoService, NotFound};
+pub use socket::{ConnectRequest, Handler, Socket};
+
+use crate::runtime::Runtime;
+use table::SessionTable;
+
+/// Everything a server binding can be configured with: the protocol options of
+/// [`ServerConfig`] plus what only exists at the HTTP level.
+///
+/// ```
+/// use engineio_hyper::server::Config;
+/// use engineio_hyper::proto::static_files::StaticFiles;
+///
+/// let mut config = Config::default();
+/// config.engine.ping_interval = std::time::Duration::from_secs(10);
+/// config.static_files = StaticFiles::new().file("/", "demo/index.html");
+/// config.compression_threshold = 4096;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The protocol options (path, heartbeat, limits, CORS, cookie...).
+    pub engine: ServerConfig,
+    /// Files served outside the Engine.IO path (python-engineio's `static_files`).
+    /// Requests that match no rule go to the inner service (or get 404 standalone).
+    pub static_files: StaticFiles,
+    /// Whether polling responses are compressed (gzip or deflate, as the client's
+    /// `Accept-Encoding` allows). Default true, as python-engineio's `http_compression`.
+    pub http_compression: bool,
+    /// The smallest polling response body that is compressed, in bytes. Default 1024, as
+    /// python-engineio's `compression_threshold` and Node's `httpCompression.threshold`.
+    pub compression_threshold: usize,
+    /// The WebSocket read buffer of each connection, in bytes. Default 4096 (tungstenite's
+    /// default is 128 KiB, which dominates the memory of idle connections).
+    pub websocket_read_buffer: usize,
+    /// How long [`EngineIo::shutdown`] waits for sessions to close. Default 5 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            engine: ServerConfig::default(),
+            static_files: StaticFiles::new(),
+            http_compression: true,
+            compression_threshold: 1024,
+            websocket_read_buffer: 4096,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl From<ServerConfig> for Config {
+    fn from(engine: ServerConfig) -> Self {
+        Config {
+            engine,
+            ..Config::default()
+        }
+    }
+}
+
+/// Session ids from the operating system's CSPRNG (`getrandom`): 120 bits each.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsSidGenerator;
+
+impl SidGenerator for OsSidGenerator {
+    fn generate(&self) -> Sid {
+        let mut bytes = [0u8; 15];
+        if getrandom::fill(&mut bytes).is_err() {
+            // The OS random source failing is not recoverable safely: ids would be
+            // guessable. Refuse to continue rather than hand out weak ids.
+            panic!("the operating system's random source failed; cannot create session ids");
+        }
+        Sid::from_entropy(bytes)
+    }
+}
+
+pub(crate) struct Shared<H: Handler, R: Runtime> {
+    pub(crate) server: Server,
+    pub(crate) handler: H,
+    pub(crate) runtime: R,
+    pub(crate) sessions: SessionTable<H::Data>,
+    pub(crate) config: Config,
+    pub(crate) ws_config: tungstenite::protocol::WebSocketConfig,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) shutting_down: AtomicBool,
+}
+
+/// An Engine.IO server: the protocol state machines driven on runtime `R`, answering
+/// through the application's [`Handler`].
+///
+/// Mount it as a tower service ([`EngineIo::layer`], [`EngineIo::service`]) or serve it
+/// alone with the binding's `serve` function. Cloning is cheap and shares the server.
+pub struct EngineIo<H: Handler, R: Runtime> {
+    pub(crate) shared: Arc<Shared<H, R>>,
+}
+
+impl<H: Handler, R: Runtime> Clone for EngineIo<H, R> {
+    fn clone(&self) -> Self {
+        EngineIo {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<H: Handler, R: Runtime> std::fmt::Debug for EngineIo<H, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIo")
+            .field("sessions", &self.count())
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler, R: Runtime> EngineIo<H, R> {
+    /// A server with session ids from the OS CSPRNG.
+    pub fn new(runtime: R, handler: H, config: impl Into<Config>) -> Result<Self, ConfigError> {
+        Self::with_sid_generator(runtime, handler, config, OsSidGenerator)
+    }
+
+    /// A server with a custom session-id generator.
+    pub fn with_sid_generator(
+        runtime: R,
+        handler: H,
+        config: impl Into<Config>,
+        sids: impl SidGenerator,
+    ) -> Result<Self, ConfigError> {
+        let config = config.into();
+        let server = Server::new(config.engine.clone(), sids)?;
+        // Let the protocol see messages just over the limit (to answer them with 1009 and a
+        // typed reason); anything larger is cut off by tungstenite itself.
+        let limit = config.engine.max_payload.saturating_add(1);
+        let mut ws_config = tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(config.websocket_read_buffer.max(256))
+            .write_buffer_size(0)
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit));
+        ws_config.accept_unmasked_frames = false;
+        Ok(EngineIo {
+            shared: Arc::new(Shared {
+                server,
+                handler,
+                runtime,
+                sessions: SessionTable::default(),
+                config,
+                ws_config,
+                next_id: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The application's handler.
+    pub fn handler(&self) -> &H {
+        &self.shared.handler
+    }
+
+    /// Every live session.
+    pub fn sockets(&self) -> Vec<Socket<H::Data>> {
+        self.shared.sessions.all()
+    }
+
+    /// The live session with this id.
+    pub fn socket(&self, sid: Sid) -> Option<Socket<H::Data>> {
+        self.shared.sessions.get(sid)
+    }
+
+    /// How many sessions are live.
+    pub fn count(&self) -> usize {
+        self.shared.sessions.len()
+    }
+
+    /// Sends to one session. An unknown or closed session is
+    /// [`SendError::Closed`], with the message handed back.
+    pub fn send(&self, sid: Sid, message: impl Into<Message>) -> Result<(), SendError> {
+        match self.socket(sid) {
+            Some(socket) => socket.send(message),
+            None => Err(SendError::Closed(message.into())),
+        }
+    }
+
+    /// Closes one session; false if there was no such session.
+    pub fn close(&self, sid: Sid) -> bool {
+        match self.socket(sid) {
+            Some(socket) => {
+                socket.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Refuses new sessions, closes every session (reason `ServerShutdown`, WebSocket
+    /// close code 1001) and waits until they have ended or `shutdown_timeout` passed.
+    /// Returns how many sessions were still live at the deadline.
+    pub async fn shutdown(&self) -> usize {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        for socket in self.sockets() {
+            socket.shutdown();
+        }
+        let deadline = self.shared.runtime.now() + self.shared.config.shutdown_timeout;
+        let step = Duration::from_millis(10);
+        while self.count() > 0 && self.shared.runtime.now() < deadline {
+            let next = self.shared.runtime.now() + step;
+            crate::runtime::sleep_until(&self.shared.runtime, next).await;
+        }
+        self.count()
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,273 @@
+//! The application's side of a session: [`Handler`] callbacks and the [`Socket`] handle.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use engineio_proto::server::{HandshakeRequest, Rejection, Session};
+use engineio_proto::{
+    CloseReason, Message, RequestId, Response, SendError, Sid, Transport, TransportEnd,
+};
+use futures_util::task::AtomicWaker;
+use http::HeaderMap;
+use tokio::sync::oneshot;
+
+/// The application's callbacks for the sessions of one server.
+///
+/// `on_message` and the other notifications run on the session's own task, one at a time
+/// per session and in order; keep them short (queue work elsewhere for anything slow).
+/// Sending from inside them is fine.
+///
+/// ```
+/// use engineio_hyper::server::{ConnectRequest, Handler, Socket};
+/// use engineio_hyper::proto::{Message, server::Rejection};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type Data = ();
+///
+///     async fn on_connect(&self, request: &ConnectRequest<'_>) -> Result<(), Rejection> {
+///         match request.query("token").as_deref() {
+///             Some("let-me-in") | None => Ok(()),
+///             Some(_) => Err(Rejection::forbidden()),
+///         }
+///     }
+///
+///     fn on_message(&self, socket: &Socket<()>, message: Message) {
+///         let _ = socket.send(message);
+///     }
+/// }
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Per-session data, made by `on_connect` and reachable from every [`Socket`] handle
+    /// (python-engineio's `session()`). Use interior mutability (a `Mutex`) to change it.
+    type Data: Send + Sync + 'static;
+
+    /// Decides whether a handshake becomes a session. It sees the request (headers, query,
+    /// peer address) and may take its time; returning `Err` refuses the client with the
+    /// rejection's status and message.
+    fn on_connect(
+        &self,
+        request: &ConnectRequest<'_>,
+    ) -> impl Future<Output = Result<Self::Data, Rejection>> + Send;
+
+    /// A message from the client.
+    fn on_message(&self, socket: &Socket<Self::Data>, message: Message);
+
+    /// The session moved from polling to WebSocket.
+    fn on_upgrade(&self, socket: &Socket<Self::Data>) {
+        let _ = socket;
+    }
+
+    /// The session ended; the socket can no longer send. Called exactly once per session.
+    fn on_disconnect(&self, socket: &Socket<Self::Data>, reason: &CloseReason) {
+        let _ = (socket, reason);
+    }
+}
+
+/// A handshake waiting for [`Handler::on_connect`]'s decision.
+#[derive(Debug)]
+pub struct ConnectRequest<'a> {
+    pub(crate) inner: &'a HandshakeRequest,
+}
+
+impl ConnectRequest<'_> {
+    /// The request's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// A query parameter, percent-decoded.
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.inner.query(name)
+    }
+
+    /// The request target (path and query).
+    pub fn uri(&self) -> &http::Uri {
+        self.inner.uri()
+    }
+
+    /// The client's address, when known.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The transport the client opens the session with.
+    pub fn transport(&self) -> Transport {
+        self.inner.transport()
+    }
+}
+
+/// What an HTTP request waiting on a session gets back.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Response(Response),
+    AcceptWebSocket(HeaderMap),
+}
+
+pub(crate) struct SessionState {
+    pub(crate) session: Session<()>,
+    pub(crate) replies: Vec<(RequestId, oneshot::Sender<Reply>)>,
+    /// A WebSocket stream waiting for the driver (the runtime's type, boxed).
+    pub(crate) new_ws: Option<(RequestId, Box<dyn Any + Send>)>,
+}
+
+pub(crate) struct SocketShared<D> {
+    pub(crate) sid: Sid,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) state: Mutex<SessionState>,
+    pub(crate) waker: AtomicWaker,
+    pub(crate) data: D,
+    pub(crate) now: Box<dyn Fn() -> std::time::Instant + Send + Sync>,
+}
+
+/// A handle to one session: send, close, read its data. Cheap to clone; it can be kept
+/// anywhere and used from any task or thread. Once the session has ended, sends fail with
+/// [`SendError::Closed`].
+pub struct Socket<D> {
+    pub(crate) shared: Arc<SocketShared<D>>,
+}
+
+impl<D> Clone for Socket<D> {
+    fn clone(&self) -> Self {
+        Socket {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<D> fmt::Debug for Socket<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("sid", &self.shared.sid)
+            .field("peer_addr", &self.shared.peer_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D> Socket<D> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SessionState> {
+        // A poisoned lock means a panic in our own code while holding it; the session
+        // state is still consistent enough to close, so keep going.
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
+        self.shared.waker.wake();
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.shared.sid
+    }
+
+    /// The client's address, when known.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.shared.peer_addr
+    }
+
+    /// The application's data for this session (from [`Handler::on_connect`]).
+    pub fn data(&self) -> &D {
+        &self.shared.data
+    }
+
+    /// The transport in use.
+    pub fn transport(&self) -> Transport {
+        self.lock().session.transport()
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.lock().session.is_closed()
+    }
+
+    /// Queues a message (text from `String`/`&str`, binary from `Vec<u8>`/`Bytes`).
+    ///
+    /// Errors hand the message back: the session is closed, its outgoing queue is full
+    /// (the client is not reading: back-pressure), or a text message holds `U+001E` while
+    /// the session may still use polling.
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let result = self.lock().session.send(message);
+        if result.is_ok() {
+            self.wake();
+        }
+        result
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues a value serialised as JSON, as a text message.
+    pub fn send_json<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<(), SendError> {
+        let result = self.lock().session.send_json(value);
+        if result.is_ok() {
+            self.wake();
+        }
+        result
+    }
+
+    /// Closes the session: queued messages are delivered first, then the client is told.
+    /// [`Handler::on_disconnect`] follows with [`CloseReason::ServerClose`].
+    pub fn close(&self) {
+        let now = (self.shared.now)();
+        self.lock().session.close(now);
+        self.wake();
+    }
+
+    pub(crate) fn shutdown(&self) {
+        let now = (self.shared.now)();
+        self.lock().session.shutdown(now);
+        self.wake();
+    }
+
+    /// Hands a request to the session and registers where its reply goes.
+    pub(crate) fn request(
+        &self,
+        id: RequestId,
+        f: impl FnOnce(&mut Session<()>),
+    ) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.lock();
+            state.replies.push((id, tx));
+            f(&mut state.session);
+        }
+        self.wake();
+        rx
+    }
+
+    pub(crate) fn with_session(&self, f: impl FnOnce(&mut Session<()>)) {
+        f(&mut self.lock().session);
+        self.wake();
+    }
+
+    pub(crate) fn post_body(&self, id: RequestId, body: Bytes) {
+        let now = (self.shared.now)();
+        self.with_session(|s| s.handle_post_body(now, id, body));
+    }
+
+    pub(crate) fn request_dropped(&self, id: RequestId) {
+        let now = (self.shared.now)();
+        let mut state = self.lock();
+        state.replies.retain(|(r, _)| *r != id);
+        state.session.handle_request_dropped(now, id);
+        drop(state);
+        self.wake();
+    }
+
+    pub(crate) fn attach_websocket(&self, id: RequestId, ws: Box<dyn Any + Send>) {
+        self.lock().new_ws = Some((id, ws));
+        self.wake();
+    }
+
+    pub(crate) fn websocket_failed(&self, id: RequestId, error: String) {
+        let now = (self.shared.now)();
+        self.with_session(|s| s.handle_ws_closed(now, id, TransportEnd::Error(error)));
+    }
+}
