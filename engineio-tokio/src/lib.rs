@@ -1,15 +1,245 @@
 //! # engineio-tokio
 //!
-//! Engine.IO v4 server and client on the [tokio](https://tokio.rs) runtime.
+//! Engine.IO v4 server (and client) on the [tokio](https://tokio.rs) runtime.
 //!
-//! This crate will hold the tokio binding of [`engineio_proto`]: an HTTP server built on
-//! hyper 1 and tokio-tungstenite that is both a standalone server and a `tower::Service`
-//! plus `Layer` (for axum and other tower stacks), and a client that talks to Node's
-//! `engine.io`, python-engineio and this project's own servers. The binding owns sockets,
-//! timers and framing; every protocol decision is made by `engineio-proto`.
+//! The protocol lives in [`engineio_proto`]; the HTTP and WebSocket plumbing shared with
+//! `engineio-smol` lives in [`engineio_hyper`]; this crate adds the tokio [`Runtime`]
+//! ([`Tokio`]) and the standalone server loop ([`serve`], [`listen`]).
 //!
-//! Status: not implemented yet. Only the wire codec exists so far; it is re-exported as
-//! [`proto`].
+//! ## A server in a few lines
+//!
+//! ```no_run
+//! use engineio_tokio::{Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Socket, Tokio};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     type Data = ();
+//!     async fn on_connect(&self, _request: &ConnectRequest<'_>) -> Result<(), Rejection> {
+//!         Ok(())
+//!     }
+//!     fn on_message(&self, socket: &Socket<()>, message: Message) {
+//!         let _ = socket.send(message); // echo
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let engine = EngineIo::new(Tokio, Echo, Config::default()).expect("valid config");
+//!     engineio_tokio::listen("127.0.0.1:3000", engine).await
+//! }
+//! ```
+//!
+//! ## In axum (or any tower stack)
+//!
+//! [`EngineIo::layer`] answers requests on the Engine.IO path (`/engine.io/` by default)
+//! and the configured static files, and passes everything else to the wrapped service:
+//!
+//! ```no_run
+//! # use engineio_tokio::{Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Socket, Tokio};
+//! # struct Echo;
+//! # impl Handler for Echo {
+//! #     type Data = ();
+//! #     async fn on_connect(&self, _: &ConnectRequest<'_>) -> Result<(), Rejection> { Ok(()) }
+//! #     fn on_message(&self, s: &Socket<()>, m: Message) { let _ = s.send(m); }
+//! # }
+//! # #[tokio::main]
+//! # async fn main() -> std::io::Result<()> {
+//! let engine = EngineIo::new(Tokio, Echo, Config::default()).expect("valid config");
+//! let app = axum::Router::new()
+//!     .route("/hello", axum::routing::get(|| async { "hello" }))
+//!     .layer(engine.layer());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
 
-/// The protocol core this binding drives.
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tungstenite::protocol::{Role, WebSocketConfig};
+
+/// The runtime-agnostic HTTP/WebSocket layer this crate builds on.
+pub use engineio_hyper;
+pub use engineio_hyper::server::{
+    Config, ConnectRequest, EngineIoLayer, EngineIoService, Handler, NotFound, OsSidGenerator,
+    PeerAddr, Rejection, ResponseBody, Socket,
+};
+pub use engineio_hyper::{Runtime, Timer};
+/// The protocol core.
 pub use engineio_proto as proto;
+pub use engineio_proto::{CloseReason, Message, SendError, Sid, Transport};
+
+/// An Engine.IO server on tokio.
+pub type EngineIo<H> = engineio_hyper::server::EngineIo<H, Tokio>;
+
+/// The tokio [`Runtime`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+/// [`Tokio`]'s timer: one `tokio::time::Sleep`, reset in place.
+#[derive(Debug)]
+pub struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
+
+impl Timer for TokioSleep {
+    fn reset(&mut self, deadline: Instant) {
+        self.0.as_mut().reset(deadline.into());
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Runtime for Tokio {
+    type Timer = TokioSleep;
+    type WebSocket = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+    type ClientWebSocket =
+        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+    type ClientIo = TokioIo<TcpStream>;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn timer(&self, deadline: Instant) -> TokioSleep {
+        TokioSleep(Box::pin(tokio::time::sleep_until(deadline.into())))
+    }
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(future);
+    }
+
+    async fn websocket(
+        &self,
+        upgraded: hyper::upgrade::Upgraded,
+        role: Role,
+        config: WebSocketConfig,
+    ) -> Self::WebSocket {
+        tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            role,
+            Some(config),
+        )
+        .await
+    }
+
+    async fn read_file(&self, path: PathBuf) -> io::Result<(PathBuf, Vec<u8>)> {
+        let canonical = tokio::fs::canonicalize(&path).await?;
+        let contents = tokio::fs::read(&canonical).await?;
+        Ok((canonical, contents))
+    }
+
+    async fn canonicalize(&self, path: PathBuf) -> io::Result<PathBuf> {
+        tokio::fs::canonicalize(path).await
+    }
+
+    async fn connect_http(
+        &self,
+        host: String,
+        port: u16,
+        secure: bool,
+    ) -> io::Result<Self::ClientIo> {
+        if secure {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "https is not supported by this build of engineio-tokio",
+            ));
+        }
+        let stream = TcpStream::connect((host.as_str(), port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(TokioIo::new(stream))
+    }
+
+    async fn connect_websocket(
+        &self,
+        request: http::Request<()>,
+        config: WebSocketConfig,
+    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
+        let (ws, _response) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
+        Ok(ws)
+    }
+}
+
+/// Serves `engine` on an already bound listener until [`EngineIo::shutdown`] is called
+/// (then it stops accepting and returns; the sessions are closed by `shutdown`).
+///
+/// Each connection is served by hyper's HTTP/1 server with upgrades, with the peer
+/// address given to the connect handler ([`ConnectRequest::peer_addr`]). Everything that
+/// is not Engine.IO or a static file gets 404.
+pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io::Result<()> {
+    let engine = Arc::new(engine);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown_requested(&engine) => return Ok(()),
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) if is_transient(&e) => {
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let _ = stream.set_nodelay(true);
+        let engine = Arc::clone(&engine);
+        tokio::spawn(serve_connection(stream, peer, engine));
+    }
+}
+
+async fn shutdown_requested<H: Handler>(engine: &EngineIo<H>) {
+    while !engine.is_shutting_down() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied
+    )
+}
+
+async fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    engine: Arc<EngineIo<H>>,
+) {
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(PeerAddr::new(peer));
+            let engine = Arc::clone(&engine);
+            async move { Ok::<_, Infallible>(engine.handle(request).await) }
+        });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Binds `addr` and [`serve`]s `engine` on it: the one-line standalone server.
+pub async fn listen<H: Handler>(addr: impl ToSocketAddrs, engine: EngineIo<H>) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "engine.io server listening");
+    serve(listener, engine).await
+}
