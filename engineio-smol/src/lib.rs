@@ -1,14 +1,235 @@
 //! # engineio-smol
 //!
-//! Engine.IO v4 server and client on the [smol](https://docs.rs/smol) runtime, plus a
-//! blocking client that needs no runtime from its caller.
+//! Engine.IO v4 server (and client) on the [smol](https://docs.rs/smol) runtime.
 //!
-//! This crate will hold the smol binding of [`engineio_proto`]: hyper 1 through smol-hyper,
-//! async-tungstenite and async-io timers, with the same capabilities as `engineio-tokio`.
-//! It is the proof that the protocol core does not depend on tokio.
+//! The same capabilities as `engineio-tokio`, from the same code: the protocol is
+//! [`engineio_proto`], the HTTP and WebSocket plumbing is [`engineio_hyper`] (hyper through
+//! smol-hyper's adapters, async-tungstenite for WebSocket), and this crate adds the smol
+//! [`Runtime`] ([`Smol`]) and the standalone server loop ([`serve`], [`listen`]). No
+//! tokio runtime is started: hyper only pulls in tokio's `sync` module.
 //!
-//! Status: not implemented yet. Only the wire codec exists so far; it is re-exported as
-//! [`proto`].
+//! ```no_run
+//! use engineio_smol::{Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Smol, Socket};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     type Data = ();
+//!     async fn on_connect(&self, _request: &ConnectRequest<'_>) -> Result<(), Rejection> {
+//!         Ok(())
+//!     }
+//!     fn on_message(&self, socket: &Socket<()>, message: Message) {
+//!         let _ = socket.send(message);
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     smol::block_on(async {
+//!         let engine = EngineIo::new(Smol, Echo, Config::default()).expect("valid config");
+//!         engineio_smol::listen("127.0.0.1:3000", engine).await
+//!     })
+//! }
+//! ```
 
-/// The protocol core this binding drives.
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use smol::net::{AsyncToSocketAddrs, TcpListener, TcpStream};
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+use tungstenite::protocol::{Role, WebSocketConfig};
+
+/// The runtime-agnostic HTTP/WebSocket layer this crate builds on.
+pub use engineio_hyper;
+pub use engineio_hyper::server::{
+    Config, ConnectRequest, EngineIoLayer, EngineIoService, Handler, NotFound, OsSidGenerator,
+    PeerAddr, Rejection, ResponseBody, Socket,
+};
+pub use engineio_hyper::{Runtime, Timer};
+/// The protocol core.
 pub use engineio_proto as proto;
+pub use engineio_proto::{CloseReason, Message, SendError, Sid, Transport};
+
+mod io_adapter;
+pub use io_adapter::HyperIo;
+
+/// An Engine.IO server on smol.
+pub type EngineIo<H> = engineio_hyper::server::EngineIo<H, Smol>;
+
+/// The smol [`Runtime`]: tasks on smol's global executor, `async_io` timers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Smol;
+
+/// [`Smol`]'s timer: one `async_io::Timer`, moved in place.
+#[derive(Debug)]
+pub struct SmolSleep(async_io::Timer);
+
+impl Timer for SmolSleep {
+    fn reset(&mut self, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl Runtime for Smol {
+    type Timer = SmolSleep;
+    type WebSocket = async_tungstenite::WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
+    type ClientWebSocket = async_tungstenite::WebSocketStream<TcpStream>;
+    type ClientIo = FuturesIo<TcpStream>;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn timer(&self, deadline: Instant) -> SmolSleep {
+        SmolSleep(async_io::Timer::at(deadline))
+    }
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        smol::spawn(future).detach();
+    }
+
+    async fn websocket(
+        &self,
+        upgraded: hyper::upgrade::Upgraded,
+        role: Role,
+        config: WebSocketConfig,
+    ) -> Self::WebSocket {
+        async_tungstenite::WebSocketStream::from_raw_socket(
+            HyperIo::new(upgraded),
+            role,
+            Some(config),
+        )
+        .await
+    }
+
+    async fn read_file(&self, path: PathBuf) -> io::Result<(PathBuf, Vec<u8>)> {
+        smol::unblock(move || {
+            let canonical = std::fs::canonicalize(&path)?;
+            let contents = std::fs::read(&canonical)?;
+            Ok((canonical, contents))
+        })
+        .await
+    }
+
+    async fn canonicalize(&self, path: PathBuf) -> io::Result<PathBuf> {
+        smol::unblock(move || std::fs::canonicalize(path)).await
+    }
+
+    async fn connect_http(
+        &self,
+        host: String,
+        port: u16,
+        secure: bool,
+    ) -> io::Result<Self::ClientIo> {
+        if secure {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "https is not supported by this build of engineio-smol",
+            ));
+        }
+        let stream = TcpStream::connect((host.as_str(), port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(FuturesIo::new(stream))
+    }
+
+    async fn connect_websocket(
+        &self,
+        request: http::Request<()>,
+        config: WebSocketConfig,
+    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
+        let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
+        let port = request.uri().port_u16().unwrap_or(80);
+        if request.uri().scheme_str() == Some("wss") {
+            return Err(tungstenite::Error::Url(
+                tungstenite::error::UrlError::TlsFeatureNotEnabled,
+            ));
+        }
+        let stream = TcpStream::connect((host.as_str(), port)).await?;
+        stream.set_nodelay(true)?;
+        let (ws, _response) =
+            async_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
+        Ok(ws)
+    }
+}
+
+/// Serves `engine` on an already bound listener until [`EngineIo::shutdown`] is called.
+/// Connection tasks run on smol's global executor.
+pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io::Result<()> {
+    let engine = Arc::new(engine);
+    loop {
+        let accepted = smol::future::or(async { Some(listener.accept().await) }, async {
+            shutdown_requested(&engine).await;
+            None
+        })
+        .await;
+        let Some(accepted) = accepted else {
+            return Ok(());
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                tracing::warn!(error = %e, "accept failed");
+                async_io::Timer::after(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let _ = stream.set_nodelay(true);
+        smol::spawn(serve_connection(stream, peer, Arc::clone(&engine))).detach();
+    }
+}
+
+async fn shutdown_requested<H: Handler>(engine: &EngineIo<H>) {
+    while !engine.is_shutting_down() {
+        async_io::Timer::after(Duration::from_millis(100)).await;
+    }
+}
+
+async fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    engine: Arc<EngineIo<H>>,
+) {
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(PeerAddr::new(peer));
+            let engine = Arc::clone(&engine);
+            async move { Ok::<_, Infallible>(engine.handle(request).await) }
+        });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(SmolTimer::new())
+        .keep_alive(true)
+        .serve_connection(FuturesIo::new(stream), service)
+        .with_upgrades();
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Binds `addr` and [`serve`]s `engine` on it.
+pub async fn listen<H: Handler>(
+    addr: impl AsyncToSocketAddrs,
+    engine: EngineIo<H>,
+) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "engine.io server listening");
+    serve(listener, engine).await
+}

@@ -1,8 +1,13 @@
-//! Cross-crate tests of the engineio-rs workspace.
+//! Cross-crate tests of the engineio-rs workspace, and the helpers they share.
 //!
-//! The test files under `tests/tests/` exercise the public API of the workspace's crates
-//! together. Interop tests against real peers (Node `engine.io`, python-engineio and
-//! Chromium) live here too once the runtime bindings exist.
+//! - `tests/bindings.rs`: both server bindings (tokio and smol) over real loopback
+//!   sockets, the same test bodies instantiated once per binding.
+//! - `tests/interop.rs`: the real peers (Node engine.io / engine.io-client,
+//!   python-engineio, Chromium) through `tests/interop/run.py`.
+#![allow(clippy::disallowed_methods)]
+
+pub mod binding;
+pub mod net;
 
 /// The README's code examples, compiled and run as doctests so that they stay true.
 #[doc = include_str!("../../README.md")]

@@ -1,27 +1,22 @@
-//! The tokio server binding over real loopback sockets: a tokio-tungstenite client and a
-//! hyper HTTP/1 client talk to a server bound on 127.0.0.1:0. Every wait is bounded.
+//! Both server bindings (engineio-tokio and engineio-smol) over real loopback sockets:
+//! a tokio-tungstenite client and a hyper client talk to a server bound on 127.0.0.1:0.
+//! Every test body is generic over the binding and instantiated for each (see the
+//! macro at the end), so the two bindings pass exactly the same checks.
 #![allow(missing_docs, clippy::disallowed_methods)]
 
 use std::io::Read as _;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use engineio_tokio::proto::server::AllowedOrigins;
-use engineio_tokio::proto::static_files::StaticFiles;
-use engineio_tokio::{
-    CloseReason, Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Socket, Tokio,
-    Transport,
-};
+use engineio_hyper::server::{Config, ConnectRequest, EngineIo, Handler, Rejection, Socket};
+use engineio_proto::server::AllowedOrigins;
+use engineio_proto::static_files::StaticFiles;
+use engineio_proto::{CloseReason, Message, Transport};
+use engineio_tests::binding::{Binding, SmolBinding, TokioBinding, engine};
+use engineio_tests::net::{WAIT, WsMessage, http, next, next_data, sid_of, wait_until, ws_connect};
 use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
-use http_body_util::{BodyExt, Full};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-const WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Recorder {
@@ -82,88 +77,21 @@ fn test_config() -> Config {
     c
 }
 
-async fn start(config: Config) -> (SocketAddr, EngineIo<Echo>, Arc<Recorder>) {
+async fn start<B: Binding>(
+    config: Config,
+) -> (
+    std::net::SocketAddr,
+    EngineIo<Echo, B::Runtime>,
+    Arc<Recorder>,
+) {
     let recorder = Arc::new(Recorder::default());
-    let engine = EngineIo::new(Tokio, Echo(recorder.clone()), config).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
+    let engine = engine::<B, _>(Echo(recorder.clone()), config);
+    let addr = B::serve(engine.clone());
     (addr, engine, recorder)
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
-
-async fn ws_connect(addr: SocketAddr, query: &str) -> Ws {
-    let url = format!("ws://{addr}/engine.io/?EIO=4&transport=websocket{query}");
-    let (ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("connect in time")
-        .expect("websocket handshake");
-    ws
-}
-
-async fn next(ws: &mut Ws) -> Option<WsMessage> {
-    loop {
-        match timeout(WAIT, ws.next()).await.expect("a frame in time") {
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-            Some(Ok(m)) => return Some(m),
-            _ => return None,
-        }
-    }
-}
-
-/// Next Engine.IO frame that is not a heartbeat ping (answered with a pong).
-async fn next_data(ws: &mut Ws) -> Option<WsMessage> {
-    loop {
-        let m = next(ws).await?;
-        if m == WsMessage::text("2") {
-            ws.send(WsMessage::text("3")).await.unwrap();
-            continue;
-        }
-        return Some(m);
-    }
-}
-
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> http::Response<Bytes> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
-    let resp = timeout(WAIT, sender.send_request(req))
-        .await
-        .expect("answer in time")
-        .unwrap();
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    http::Response::from_parts(parts, body)
-}
-
-fn sid_of(open: &[u8]) -> String {
-    let text = std::str::from_utf8(open).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&text[1..text.find('\u{1e}').unwrap_or(text.len())]).unwrap();
-    v["sid"].as_str().unwrap().to_owned()
-}
-
-#[tokio::test]
-async fn websocket_echo_of_text_and_binary() {
-    let (addr, engine, _) = start(test_config()).await;
+async fn websocket_echo_of_text_and_binary<B: Binding>() {
+    let (addr, engine, _) = start::<B>(test_config()).await;
     let mut ws = ws_connect(addr, "").await;
     let open = next(&mut ws).await.unwrap();
     assert!(open.to_text().unwrap().starts_with("0{\"sid\""));
@@ -180,9 +108,8 @@ async fn websocket_echo_of_text_and_binary() {
     assert_eq!(engine.sockets()[0].transport(), Transport::WebSocket);
 }
 
-#[tokio::test]
-async fn heartbeat_keeps_a_websocket_session_alive_and_silence_ends_it() {
-    let (addr, engine, recorder) = start(test_config()).await;
+async fn heartbeat_keeps_a_websocket_session_alive_and_silence_ends_it<B: Binding>() {
+    let (addr, engine, recorder) = start::<B>(test_config()).await;
     let mut ws = ws_connect(addr, "").await;
     next(&mut ws).await.unwrap();
     // Answer pings for a while.
@@ -217,19 +144,8 @@ async fn heartbeat_keeps_a_websocket_session_alive_and_silence_ends_it() {
     );
 }
 
-async fn wait_until(mut f: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("condition not met in time");
-}
-
-#[tokio::test]
-async fn polling_round_trip_and_upgrade_over_real_sockets() {
-    let (addr, engine, recorder) = start(test_config()).await;
+async fn polling_round_trip_and_upgrade_over_real_sockets<B: Binding>() {
+    let (addr, engine, recorder) = start::<B>(test_config()).await;
     let r = http(
         addr,
         "GET",
@@ -273,9 +189,8 @@ async fn polling_round_trip_and_upgrade_over_real_sockets() {
     assert_eq!(r.status(), 400);
 }
 
-#[tokio::test]
-async fn server_close_reaches_the_client_and_the_handler() {
-    let (addr, engine, recorder) = start(test_config()).await;
+async fn server_close_reaches_the_client_and_the_handler<B: Binding>() {
+    let (addr, engine, recorder) = start::<B>(test_config()).await;
     let mut ws = ws_connect(addr, "").await;
     next(&mut ws).await.unwrap();
     ws.send(WsMessage::text("4__close__")).await.unwrap();
@@ -291,11 +206,10 @@ async fn server_close_reaches_the_client_and_the_handler() {
     );
 }
 
-#[tokio::test]
-async fn oversized_websocket_message_gets_1009() {
+async fn oversized_websocket_message_gets_1009<B: Binding>() {
     let mut config = test_config();
     config.engine.max_payload = 1000;
-    let (addr, engine, recorder) = start(config).await;
+    let (addr, engine, recorder) = start::<B>(config).await;
     for size in [1001usize, 50_000] {
         let mut ws = ws_connect(addr, "").await;
         next(&mut ws).await.unwrap();
@@ -317,9 +231,8 @@ async fn oversized_websocket_message_gets_1009() {
     );
 }
 
-#[tokio::test]
-async fn rejection_and_protocol_errors_are_http_answers() {
-    let (addr, engine, _) = start(test_config()).await;
+async fn rejection_and_protocol_errors_are_http_answers<B: Binding>() {
+    let (addr, engine, _) = start::<B>(test_config()).await;
     let r = http(
         addr,
         "GET",
@@ -346,9 +259,8 @@ async fn rejection_and_protocol_errors_are_http_answers() {
     assert_eq!(engine.count(), 0);
 }
 
-#[tokio::test]
-async fn polling_responses_are_compressed_above_the_threshold() {
-    let (addr, _engine, _) = start(test_config()).await;
+async fn polling_responses_are_compressed_above_the_threshold<B: Binding>() {
+    let (addr, _engine, _) = start::<B>(test_config()).await;
     let r = http(addr, "GET", "/engine.io/?EIO=4&transport=polling", &[], b"").await;
     let sid = sid_of(r.body());
     let poll = format!("/engine.io/?EIO=4&transport=polling&sid={sid}");
@@ -364,9 +276,8 @@ async fn polling_responses_are_compressed_above_the_threshold() {
     assert_eq!(out, big);
 }
 
-#[tokio::test]
-async fn static_files_are_served_without_escaping_their_folder() {
-    let dir = std::env::temp_dir().join(format!("eio-static-{}", std::process::id()));
+async fn static_files_are_served_without_escaping_their_folder<B: Binding>() {
+    let dir = std::env::temp_dir().join(format!("eio-static-{}-{}", B::NAME, std::process::id()));
     let www = dir.join("www");
     std::fs::create_dir_all(www.join("sub")).unwrap();
     std::fs::write(www.join("index.html"), "<h1>hi</h1>").unwrap();
@@ -376,7 +287,7 @@ async fn static_files_are_served_without_escaping_their_folder() {
     std::os::unix::fs::symlink(dir.join("secret.txt"), www.join("link.txt")).unwrap();
     let mut config = test_config();
     config.static_files = StaticFiles::new().dir("/", &www);
-    let (addr, _engine, _) = start(config).await;
+    let (addr, _engine, _) = start::<B>(config).await;
     let r = http(addr, "GET", "/", &[], b"").await;
     assert_eq!(
         (r.status(), &r.body()[..]),
@@ -402,34 +313,10 @@ async fn static_files_are_served_without_escaping_their_folder() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn mounted_in_axum_next_to_other_routes() {
-    let recorder = Arc::new(Recorder::default());
-    let engine = EngineIo::new(Tokio, Echo(recorder), test_config()).unwrap();
-    let app = axum::Router::new()
-        .route("/hello", axum::routing::get(|| async { "hello from axum" }))
-        .layer(engine.layer());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let r = http(addr, "GET", "/hello", &[], b"").await;
-    assert_eq!(&r.body()[..], b"hello from axum");
-    let r = http(addr, "GET", "/engine.io/?EIO=4&transport=polling", &[], b"").await;
-    assert_eq!(r.status(), 200);
-    assert!(r.body().starts_with(b"0{"));
-    // WebSocket through axum's server too.
-    let mut ws = ws_connect(addr, "").await;
-    next(&mut ws).await.unwrap();
-    ws.send(WsMessage::text("4via axum")).await.unwrap();
-    assert_eq!(next_data(&mut ws).await, Some(WsMessage::text("4via axum")));
-    assert_eq!(engine.count(), 2);
-}
-
-#[tokio::test]
-async fn shutdown_closes_every_session() {
+async fn shutdown_closes_every_session<B: Binding>() {
     let mut config = test_config();
     config.shutdown_timeout = Duration::from_millis(500);
-    let (addr, engine, recorder) = start(config).await;
+    let (addr, engine, recorder) = start::<B>(config).await;
     let mut sockets = Vec::new();
     for _ in 0..5 {
         let mut ws = ws_connect(addr, "").await;
@@ -465,3 +352,38 @@ async fn shutdown_closes_every_session() {
         5
     );
 }
+
+macro_rules! for_each_binding {
+    ($($name:ident),* $(,)?) => {
+        /// The tests on engineio-tokio.
+        mod tokio_binding {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name::<super::TokioBinding>().await
+                }
+            )*
+        }
+        /// The same tests on engineio-smol.
+        mod smol_binding {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name::<super::SmolBinding>().await
+                }
+            )*
+        }
+    };
+}
+
+for_each_binding!(
+    websocket_echo_of_text_and_binary,
+    heartbeat_keeps_a_websocket_session_alive_and_silence_ends_it,
+    polling_round_trip_and_upgrade_over_real_sockets,
+    server_close_reaches_the_client_and_the_handler,
+    oversized_websocket_message_gets_1009,
+    rejection_and_protocol_errors_are_http_answers,
+    polling_responses_are_compressed_above_the_threshold,
+    static_files_are_served_without_escaping_their_folder,
+    shutdown_closes_every_session,
+);
