@@ -121,6 +121,11 @@ pub enum SendError {
         /// The queue's limit.
         limit: usize,
     },
+    /// There is no session right now (the client is connecting or waiting to reconnect)
+    /// and its offline policy refuses messages meanwhile
+    /// ([`OfflinePolicy::Refuse`](crate::client::OfflinePolicy::Refuse)).
+    #[error("not connected, and the offline policy refuses messages until a session is open")]
+    Offline(Message),
     /// The message is larger than the peer accepts (client side: the server's
     /// `maxPayload`).
     #[error("message of {size} bytes is over the peer's limit of {limit} bytes")]
@@ -147,6 +152,7 @@ impl SendError {
     pub fn into_message(self) -> Option<Message> {
         match self {
             SendError::Closed(m)
+            | SendError::Offline(m)
             | SendError::QueueFull { message: m, .. }
             | SendError::TooLarge { message: m, .. }
             | SendError::RecordSeparator(m) => Some(m),

@@ -6,9 +6,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 /// Identifies one HTTP request (or the WebSocket it was upgraded to) between a binding and
 /// a state machine.
 ///
-/// The binding chooses the ids (a counter is enough) and must not reuse an id while the
-/// request or its WebSocket is alive. The state machines store them and name them again
-/// in their actions, for example to answer a parked long-poll request later.
+/// On the server side the binding chooses the ids (a counter is enough) and must not
+/// reuse one while the request or its WebSocket is alive; the session stores them and
+/// names them again in its actions, for example to answer a parked long-poll request
+/// later. On the client side the client state machine chooses them for the requests and
+/// WebSockets it asks for, and the binding reports back with the same ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
 

@@ -5,17 +5,30 @@
 //! and deadlines come out. The runtime bindings (`engineio-tokio`, `engineio-smol`) own the
 //! sockets and timers and drive this crate.
 //!
-//! This module layer is the **wire codec**:
+//! It has three layers:
 //!
-//! - [`Packet`]: the seven packet types (open, close, ping, pong, message, upgrade, noop),
-//!   with [`Packet::decode_text`], [`Packet::decode_ws`] and [`Packet::to_ws`] for the
-//!   WebSocket form (one packet per WebSocket message; binary messages are raw binary frames);
-//! - [`decode_payload`] / [`PayloadEncoder`]: the HTTP long-polling form, packets joined by
-//!   `\x1e`, binary messages as `b` + standard base64;
-//! - [`Handshake`]: the open packet's JSON (`sid`, `upgrades`, `pingInterval`, `pingTimeout`,
-//!   `maxPayload`, times in integer milliseconds);
-//! - [`Utf8Bytes`]: text that shares the received buffer, so decoding a text message copies
-//!   nothing.
+//! - [`server`]: the server state machines. [`server::Server`] reads requests and performs
+//!   handshakes; each [`server::Session`] is one client (transport, upgrade, heartbeat,
+//!   outgoing queue), driven through `handle_*(now, ..)` inputs, `poll_action()` outputs
+//!   and `poll_timeout()`/`handle_timeout(now)`. The module documentation shows the
+//!   driving loop.
+//! - [`client`]: the client state machine, the mirror image (HTTP requests and WebSockets
+//!   to perform, responses and frames back), with upgrade and optional reconnection.
+//! - the **wire codec**, at the crate root:
+//!   - [`Packet`]: the seven packet types (open, close, ping, pong, message, upgrade,
+//!     noop), with [`Packet::decode_text`], [`Packet::decode_ws`] and [`Packet::to_ws`]
+//!     for the WebSocket form (one packet per WebSocket message; binary messages are raw
+//!     binary frames);
+//!   - [`decode_payload`] / [`PayloadEncoder`]: the HTTP long-polling form, packets joined
+//!     by `\x1e`, binary messages as `b` + standard base64;
+//!   - [`Handshake`]: the open packet's JSON (`sid`, `upgrades`, `pingInterval`,
+//!     `pingTimeout`, `maxPayload`, times in integer milliseconds);
+//!   - [`Utf8Bytes`]: text that shares the received buffer, so decoding a text message
+//!     copies nothing.
+//!
+//! Pure HTTP policy lives here too: the origin (CORS) decision, the sid cookie, and
+//! [`static_files`] resolution. The crate never reads the clock or a random source (its
+//! `clippy.toml` forbids it) and never panics on input.
 //!
 //! Decoding never panics and never loops on any input: every failure is a typed
 //! [`DecodeError`] saying what was wrong. The decoders are property-tested and fuzzed
@@ -56,6 +69,7 @@
 #![warn(clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::indexing_slicing))]
 
+pub mod client;
 mod close;
 mod error;
 mod exchange;

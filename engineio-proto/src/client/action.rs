@@ -1,0 +1,229 @@
+//! What the client asks its binding to do, and what it tells the application.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri};
+
+use crate::close::{CloseReason, ProtocolError, SendError};
+use crate::exchange::{RequestId, Response};
+use crate::{Handshake, Message, WsMessage};
+
+/// Something the binding must do, or tell the application. Drain with
+/// [`Client::poll_action`](super::Client::poll_action) after every input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAction {
+    /// Perform an HTTP request, then hand its outcome to
+    /// [`Client::handle_response`](super::Client::handle_response) with the same `id`.
+    HttpRequest {
+        /// The request's id, chosen by the client.
+        id: RequestId,
+        /// The request.
+        request: HttpRequest,
+    },
+    /// Give up on HTTP request `id` (it timed out, or the connection ended): drop it; its
+    /// outcome, if it still arrives, is ignored.
+    AbortRequest {
+        /// The request.
+        id: RequestId,
+    },
+    /// Open a WebSocket, then call
+    /// [`Client::handle_ws_connected`](super::Client::handle_ws_connected) or
+    /// [`Client::handle_ws_connect_failed`](super::Client::handle_ws_connect_failed) with
+    /// this id, which names the WebSocket from then on.
+    WsConnect {
+        /// The WebSocket's id, chosen by the client.
+        id: RequestId,
+        /// The `ws://` or `wss://` URI.
+        uri: Uri,
+        /// Headers for the upgrade request (besides the WebSocket handshake's own).
+        headers: HeaderMap,
+    },
+    /// Send a message on WebSocket `ws`.
+    WsSend {
+        /// The WebSocket.
+        ws: RequestId,
+        /// The message.
+        message: WsMessage,
+    },
+    /// Close WebSocket `ws` with a close frame (or cancel its connect if it is still
+    /// connecting). The client has forgotten it: later inputs about it are ignored.
+    WsClose {
+        /// The WebSocket.
+        ws: RequestId,
+        /// The close code (1000 normal, 1002 protocol error).
+        code: u16,
+        /// The close reason.
+        reason: &'static str,
+    },
+    /// Tell the application.
+    Event(ClientEvent),
+}
+
+/// An HTTP request to perform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET` (long-poll and handshake) or `POST` (sending packets).
+    pub method: Method,
+    /// The absolute URI: scheme, authority, path and query.
+    pub uri: Uri,
+    /// The headers to send (the configured ones, cookies, and `Content-Type` for a POST).
+    /// The binding adds `Host`, `Content-Length` and what its HTTP stack needs.
+    pub headers: HeaderMap,
+    /// The body (empty for a GET).
+    pub body: Bytes,
+}
+
+/// What the application hears from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The first session since [`Client::connect`](super::Client::connect) is open.
+    Connected(Handshake),
+    /// The server sent a message.
+    Message(Message),
+    /// The connection moved from polling to WebSocket.
+    Upgraded,
+    /// The open session ended. [`ClientEvent::Reconnecting`] follows when the client will
+    /// try again.
+    Disconnected(CloseReason),
+    /// A connection attempt failed. [`ClientEvent::Reconnecting`] follows when the client
+    /// will try again.
+    ConnectFailed {
+        /// Why.
+        error: ConnectError,
+    },
+    /// The client will make connection attempt `attempt` (1 for the first retry) after
+    /// `delay`.
+    Reconnecting {
+        /// The retry's number, from 1.
+        attempt: u32,
+        /// How long the client waits before it.
+        delay: Duration,
+    },
+    /// A new session is open after an earlier one was lost: a fresh session, with a new
+    /// id; messages queued while disconnected follow.
+    Reconnected(Handshake),
+    /// The client gave up reconnecting after `attempts` failed retries
+    /// ([`ReconnectConfig::max_attempts`](super::ReconnectConfig::max_attempts)).
+    ReconnectFailed {
+        /// How many retries failed.
+        attempts: u32,
+    },
+    /// A message accepted by [`Client::send`](super::Client::send) could not be sent and
+    /// was dropped: the connection ended for good before it went out
+    /// ([`SendError::Closed`]), it did not fit the offline queue when the connection was
+    /// lost ([`SendError::QueueFull`]), or it was queued while disconnected and the new
+    /// session's server accepts less ([`SendError::TooLarge`]). The message is inside.
+    SendFailed(SendError),
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The server answered the handshake with an HTTP error. Engine.IO servers send a
+    /// JSON body `{"code":N,"message":"..."}` (code 4 with status 403 when the
+    /// application refused the connection); `code` and `message` hold it when present,
+    /// `message` holds a plain-text body otherwise.
+    #[error("the server refused the connection: HTTP {status}{}{}",
+        code.map(|c| format!(", code {c}")).unwrap_or_default(),
+        message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The protocol's error code from the JSON body.
+        code: Option<i64>,
+        /// The JSON body's `message`, or the plain-text body.
+        message: Option<String>,
+    },
+    /// The request or WebSocket connect failed (refused, reset, DNS, TLS...).
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// No handshake within [`request_timeout`](super::ClientConfig::request_timeout).
+    #[error("no handshake within {0:?}")]
+    Timeout(Duration),
+    /// The server's answer was not a valid handshake.
+    #[error("invalid handshake: {0}")]
+    InvalidHandshake(ProtocolError),
+}
+
+impl ConnectError {
+    /// The error for an HTTP error response.
+    pub(crate) fn refused(response: &Response) -> ConnectError {
+        let (code, message) = error_body(&response.body);
+        ConnectError::Refused {
+            status: response.status,
+            code,
+            message,
+        }
+    }
+}
+
+/// Reads an error body: the protocol's JSON `{"code","message"}`, or short plain text.
+pub(crate) fn error_body(body: &[u8]) -> (Option<i64>, Option<String>) {
+    if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(body) {
+        let code = obj.get("code").and_then(serde_json::Value::as_i64);
+        let message = obj
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        return (code, message);
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return (None, None);
+    }
+    let short: String = text.chars().take(200).collect();
+    (None, Some(short))
+}
+
+/// Why a WebSocket connect failed, as a binding reports it to
+/// [`Client::handle_ws_connect_failed`](super::Client::handle_ws_connect_failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WsConnectError {
+    /// The server answered the upgrade request with an HTTP response instead of `101`
+    /// (Engine.IO servers send their error there).
+    Rejected(Response),
+    /// Connecting failed before any HTTP answer (refused, reset, DNS, TLS...).
+    Io(String),
+}
+
+impl WsConnectError {
+    pub(crate) fn into_connect_error(self) -> ConnectError {
+        match self {
+            WsConnectError::Rejected(r) => ConnectError::refused(&r),
+            WsConnectError::Io(e) => ConnectError::Transport(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies() {
+        assert_eq!(
+            error_body(br#"{"code":1,"message":"Session ID unknown","detail":"x"}"#),
+            (Some(1), Some("Session ID unknown".into()))
+        );
+        assert_eq!(
+            error_body(b"Session ID unknown\r\n"),
+            (None, Some("Session ID unknown".into()))
+        );
+        assert_eq!(error_body(b""), (None, None));
+        assert_eq!(error_body(&[b'x'; 500]).1.unwrap().len(), 200);
+        let e = ConnectError::Refused {
+            status: StatusCode::FORBIDDEN,
+            code: Some(4),
+            message: Some("no".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the server refused the connection: HTTP 403 Forbidden, code 4: no"
+        );
+    }
+}

@@ -1,0 +1,1242 @@
+//! The client state machine.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+use super::action::{ClientAction, ClientEvent, ConnectError, HttpRequest, WsConnectError};
+use super::batch::next_batch;
+use super::config::{ClientConfig, ConfigError, OfflinePolicy};
+use super::cookie::CookieJar;
+use super::rng::{SplitMix64, backoff};
+use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd};
+use crate::exchange::{RequestId, Response};
+use crate::timer::{TimerKey, TimerTable};
+use crate::{
+    Handshake, Message, Packet, PayloadLimits, Sid, Transport, Utf8Bytes, WsMessage, decode_payload,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// The handshake (polling GET, or WebSocket connect up to the open packet) is overdue.
+    Connect = 0,
+    /// No ping from the server within `pingInterval + pingTimeout`.
+    Heartbeat = 1,
+    /// The POST in flight is overdue.
+    Post = 2,
+    /// The upgrade in progress is overdue.
+    Upgrade = 3,
+    /// The next reconnection attempt is due.
+    Reconnect = 4,
+}
+
+impl TimerKey for Timer {
+    const COUNT: usize = 5;
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn from_index(index: usize) -> Self {
+        match index {
+            0 => Timer::Connect,
+            1 => Timer::Heartbeat,
+            2 => Timer::Post,
+            3 => Timer::Upgrade,
+            _ => Timer::Reconnect,
+        }
+    }
+}
+
+/// A connection attempt in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// The handshake GET.
+    Polling { request: RequestId },
+    /// The WebSocket, waiting to connect and then for the open packet.
+    WebSocket { ws: RequestId },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The probe WebSocket is connecting.
+    Connecting,
+    /// `2probe` sent, waiting for `3probe`.
+    Probing,
+    /// `3probe` received: polling is paused until the GET and POST in flight return.
+    Pausing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Upgrade {
+    ws: RequestId,
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Post {
+    id: RequestId,
+    /// Whether the body ends with the close packet.
+    close: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Polling {
+        get: Option<RequestId>,
+        post: Option<Post>,
+        upgrade: Option<Upgrade>,
+        /// An upgrade was started in this session (it is tried once).
+        upgrade_tried: bool,
+    },
+    WebSocket {
+        ws: RequestId,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    No,
+    /// [`Client::close`] was called: the close packet goes after the queued messages.
+    Queued,
+    /// The close packet is in the POST in flight.
+    Sent,
+}
+
+#[derive(Debug)]
+struct Conn {
+    handshake: Handshake,
+    link: Link,
+    closing: Closing,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Created, [`Client::connect`] not called yet.
+    Idle,
+    /// A handshake is in progress.
+    Connecting(Attempt),
+    /// A session is open.
+    Open(Box<Conn>),
+    /// Waiting for the next reconnection attempt.
+    Waiting,
+    /// Finished: closed, or gave up. [`Client::connect`] starts again.
+    Closed,
+}
+
+/// The Engine.IO client state machine; see the [module documentation](super) for the
+/// driving loop.
+///
+/// Its methods come in four groups:
+///
+/// - **inputs** from the binding: [`connect`](Self::connect),
+///   [`handle_response`](Self::handle_response),
+///   [`handle_ws_connected`](Self::handle_ws_connected),
+///   [`handle_ws_connect_failed`](Self::handle_ws_connect_failed),
+///   [`handle_ws_message`](Self::handle_ws_message),
+///   [`handle_ws_closed`](Self::handle_ws_closed), [`handle_timeout`](Self::handle_timeout);
+/// - **commands** from the application: [`send`](Self::send),
+///   [`send_json`](Self::send_json), [`close`](Self::close);
+/// - **outputs**, drained after every input or command: [`poll_action`](Self::poll_action),
+///   then [`poll_timeout`](Self::poll_timeout);
+/// - **state**: [`is_connected`](Self::is_connected), [`is_closed`](Self::is_closed),
+///   [`is_reconnecting`](Self::is_reconnecting), [`sid`](Self::sid),
+///   [`transport`](Self::transport), [`handshake`](Self::handshake) and a few more.
+///
+/// The client never panics on any input: unknown or stale ids are ignored, malformed
+/// answers end the session with a typed [`CloseReason`] (or a [`ConnectError`] during the
+/// handshake).
+pub struct Client {
+    config: ClientConfig,
+    rng: SplitMix64,
+    next_id: u64,
+    phase: Phase,
+    /// Application messages waiting to be sent (also while offline).
+    outbox: VecDeque<Message>,
+    /// A ping arrived and its pong has not gone out yet.
+    pong_due: bool,
+    actions: VecDeque<ClientAction>,
+    timers: TimerTable<Timer, { Timer::COUNT }>,
+    jar: CookieJar,
+    /// Retries made since the last session opened (or since `connect`).
+    retries: u32,
+    /// A session has been open since `connect` (the next one is a reconnection).
+    had_session: bool,
+    /// The latest time seen, for the inputs that take none (`send`).
+    now: Instant,
+    last_reason: Option<CloseReason>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("authority", &self.config.authority)
+            .field("phase", &self.phase)
+            .field("queued", &self.outbox.len())
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether processing should go on after a packet.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Ended,
+}
+
+impl Client {
+    /// A client for `config`. Nothing happens until [`connect`](Self::connect).
+    ///
+    /// `seed` feeds the client's only source of randomness (reconnection jitter and the
+    /// cache-busting parameter): a binding passes a random value, tests a fixed one so
+    /// that every run replays.
+    pub fn new(config: ClientConfig, now: Instant, seed: u64) -> Result<Client, ConfigError> {
+        config.validate()?;
+        // Every URI the client builds is made of these pieces, percent-encoded: check
+        // once that they make a valid URI.
+        let sid = Sid::from_entropy([0xff; 15]);
+        for transport in [Transport::Polling, Transport::WebSocket] {
+            if let Err(e) = config.uri(transport, Some(&sid), Some("x")) {
+                return Err(ConfigError::InvalidUrl {
+                    url: format!("{}{}", config.authority, config.path),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(Client {
+            config,
+            rng: SplitMix64::new(seed),
+            next_id: 0,
+            phase: Phase::Idle,
+            outbox: VecDeque::new(),
+            pong_due: false,
+            actions: VecDeque::new(),
+            timers: TimerTable::default(),
+            jar: CookieJar::default(),
+            retries: 0,
+            had_session: false,
+            now,
+            last_reason: None,
+        })
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Whether a session is open (and not closing).
+    pub fn is_connected(&self) -> bool {
+        matches!(&self.phase, Phase::Open(c) if c.closing == Closing::No)
+    }
+
+    /// Whether the client has finished: [`close`](Self::close) completed, the connection
+    /// ended with no reconnection to follow, or reconnection gave up. Nothing more will
+    /// happen until [`connect`](Self::connect) is called again.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Whether the client is waiting to retry a connection (between
+    /// [`ClientEvent::Reconnecting`] and the attempt).
+    pub fn is_reconnecting(&self) -> bool {
+        matches!(self.phase, Phase::Waiting)
+    }
+
+    /// The open session's handshake.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        match &self.phase {
+            Phase::Open(c) => Some(&c.handshake),
+            _ => None,
+        }
+    }
+
+    /// The open session's id.
+    pub fn sid(&self) -> Option<Sid> {
+        self.handshake().map(|h| h.sid)
+    }
+
+    /// The open session's transport.
+    pub fn transport(&self) -> Option<Transport> {
+        match &self.phase {
+            Phase::Open(c) => Some(match c.link {
+                Link::Polling { .. } => Transport::Polling,
+                Link::WebSocket { .. } => Transport::WebSocket,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether an upgrade to WebSocket is in progress.
+    pub fn is_upgrading(&self) -> bool {
+        matches!(
+            &self.phase,
+            Phase::Open(c) if matches!(c.link, Link::Polling { upgrade: Some(_), .. })
+        )
+    }
+
+    /// How many messages wait to be sent.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Why the last session ended, once one has.
+    pub fn last_close_reason(&self) -> Option<&CloseReason> {
+        self.last_reason.as_ref()
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    /// The next thing to do, or `None` when there is nothing until the next input or
+    /// [`poll_timeout`](Self::poll_timeout).
+    pub fn poll_action(&mut self) -> Option<ClientAction> {
+        self.actions.pop_front()
+    }
+
+    /// The next deadline: call [`handle_timeout`](Self::handle_timeout) then. `None` when
+    /// no timer runs (idle, or closed).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /// Starts connecting: the first action is the handshake request (a polling GET, or a
+    /// WebSocket connect when [`ClientConfig::transports`] starts with WebSocket). Does
+    /// nothing while connecting, connected or reconnecting. After the client closed (or
+    /// gave up), it starts afresh: a new handshake, retries counted from zero, and the next
+    /// session reported as [`ClientEvent::Connected`].
+    pub fn connect(&mut self, now: Instant) {
+        self.tick(now);
+        if !matches!(self.phase, Phase::Idle | Phase::Closed) {
+            return;
+        }
+        self.retries = 0;
+        self.had_session = false;
+        self.start_attempt(now);
+    }
+
+    /// Hands over the outcome of HTTP request `id`: the response, or the error that
+    /// prevented one (connection refused, reset, ...). Outcomes of requests the client no
+    /// longer waits for are ignored.
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        result: Result<Response, String>,
+    ) {
+        self.tick(now);
+        match &self.phase {
+            Phase::Connecting(Attempt::Polling { request }) if *request == id => {
+                self.on_handshake_response(now, result);
+            }
+            Phase::Open(conn) => match conn.link {
+                Link::Polling { get: Some(g), .. } if g == id => self.on_get_response(now, result),
+                Link::Polling { post: Some(p), .. } if p.id == id => {
+                    self.on_post_response(now, p, result)
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        self.pump(now);
+    }
+
+    /// WebSocket `ws` (from a [`ClientAction::WsConnect`]) is open.
+    pub fn handle_ws_connected(&mut self, now: Instant, ws: RequestId) {
+        self.tick(now);
+        if let Some(Link::Polling {
+            upgrade: Some(u), ..
+        }) = self.link_mut()
+            && u.ws == ws
+            && u.stage == Stage::Connecting
+        {
+            u.stage = Stage::Probing;
+            self.actions.push_back(ClientAction::WsSend {
+                ws,
+                message: Packet::Ping { probe: true }.to_ws(),
+            });
+        }
+        // A direct WebSocket handshake now waits for the open packet.
+    }
+
+    /// WebSocket `ws` could not be opened.
+    pub fn handle_ws_connect_failed(&mut self, now: Instant, ws: RequestId, error: WsConnectError) {
+        self.tick(now);
+        match &self.phase {
+            Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
+                self.connect_failed(now, error.into_connect_error(), Some(ws));
+            }
+            Phase::Open(_) if self.upgrade_ws() == Some(ws) => self.abort_upgrade(true),
+            _ => {}
+        }
+        self.pump(now);
+    }
+
+    /// A message arrived on WebSocket `ws`.
+    pub fn handle_ws_message(&mut self, now: Instant, ws: RequestId, message: WsMessage) {
+        self.tick(now);
+        match &self.phase {
+            Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
+                match Packet::decode_ws(message) {
+                    Ok(Packet::Open(hs)) => {
+                        self.timers.stop(Timer::Connect);
+                        self.open_session(now, hs, Link::WebSocket { ws });
+                    }
+                    Ok(other) => self.connect_failed(
+                        now,
+                        ConnectError::InvalidHandshake(ProtocolError::UnexpectedPacket {
+                            packet_type: other.packet_type(),
+                            context: "before the open packet",
+                        }),
+                        None,
+                    ),
+                    Err(e) => {
+                        self.connect_failed(now, ConnectError::InvalidHandshake(e.into()), None)
+                    }
+                }
+            }
+            Phase::Open(conn) => match conn.link {
+                Link::WebSocket { ws: active } if active == ws => {
+                    let _ = match Packet::decode_ws(message) {
+                        Ok(packet) => self.on_packet(now, packet, "on the WebSocket"),
+                        Err(e) => self.end(now, CloseReason::ParseError(e.into()), None),
+                    };
+                }
+                Link::Polling {
+                    upgrade: Some(u), ..
+                } if u.ws == ws => {
+                    let probed = u.stage == Stage::Probing
+                        && matches!(Packet::decode_ws(message), Ok(Packet::Pong { probe: true }));
+                    if probed {
+                        if let Some(Link::Polling {
+                            upgrade: Some(u), ..
+                        }) = self.link_mut()
+                        {
+                            u.stage = Stage::Pausing;
+                        }
+                    } else {
+                        self.abort_upgrade(false);
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        self.pump(now);
+    }
+
+    /// WebSocket `ws` ended (closed by the server, or failed).
+    pub fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, end: TransportEnd) {
+        self.tick(now);
+        let why = || match &end {
+            TransportEnd::Closed => "closed".to_owned(),
+            TransportEnd::Error(e) => e.clone(),
+            TransportEnd::MessageTooLarge { size } => {
+                format!("a message of {size} bytes was over the WebSocket library's limit")
+            }
+        };
+        match &self.phase {
+            Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
+                let error = ConnectError::Transport(format!(
+                    "WebSocket ended before the handshake: {}",
+                    why()
+                ));
+                self.connect_failed(now, error, Some(ws));
+            }
+            Phase::Open(conn) => match conn.link {
+                Link::WebSocket { ws: active } if active == ws => {
+                    let reason = match end {
+                        TransportEnd::Closed => CloseReason::TransportClose,
+                        _ => CloseReason::TransportError(why()),
+                    };
+                    let _ = self.end(now, reason, Some(ws));
+                }
+                Link::Polling {
+                    upgrade: Some(u), ..
+                } if u.ws == ws => self.abort_upgrade(true),
+                _ => {}
+            },
+            _ => {}
+        }
+        self.pump(now);
+    }
+
+    /// Handles the deadline given by [`poll_timeout`](Self::poll_timeout). Calling it early
+    /// or twice does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        while let Some(timer) = self.timers.pop_expired(now) {
+            match timer {
+                Timer::Connect => {
+                    let timeout = self.config.request_timeout;
+                    self.connect_failed(now, ConnectError::Timeout(timeout), None);
+                }
+                Timer::Heartbeat => {
+                    let _ = self.end(now, CloseReason::PingTimeout, None);
+                }
+                Timer::Post => {
+                    let closing = matches!(
+                        self.link(),
+                        Some(Link::Polling {
+                            post: Some(Post { close: true, .. }),
+                            ..
+                        })
+                    );
+                    let reason = if closing {
+                        // Our close packet may not have arrived, but we are done.
+                        CloseReason::ClientClose
+                    } else {
+                        CloseReason::TransportError(format!(
+                            "polling POST got no answer within {:?}",
+                            self.config.request_timeout
+                        ))
+                    };
+                    let _ = self.end(now, reason, None);
+                }
+                Timer::Upgrade => self.abort_upgrade(false),
+                Timer::Reconnect => {
+                    if matches!(self.phase, Phase::Waiting) {
+                        self.start_attempt(now);
+                    }
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    // ---------------------------------------------------------------- application
+
+    /// Sends a message, or queues it until it can go.
+    ///
+    /// While a session is open the message is checked against it: a text message holding
+    /// `U+001E` is refused while on polling ([`SendError::RecordSeparator`]; send it as
+    /// binary), a message larger than the server's `maxPayload` in the current
+    /// transport's encoding (base64 for binary on polling) is refused
+    /// ([`SendError::TooLarge`]), and at most
+    /// [`max_queued_messages`](ClientConfig::max_queued_messages) wait
+    /// ([`SendError::QueueFull`]). While there is no session (connecting, reconnecting)
+    /// the [offline policy](ClientConfig::offline) applies. After the client closed, or
+    /// while it is closing: [`SendError::Closed`].
+    ///
+    /// `send` takes no time argument: a POST it starts has its timeout counted from the
+    /// latest time given to any input.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
+        let message = message.into();
+        let now = self.now;
+        match &self.phase {
+            Phase::Closed => Err(SendError::Closed(message)),
+            Phase::Open(conn) => {
+                if conn.closing != Closing::No {
+                    return Err(SendError::Closed(message));
+                }
+                let polling = matches!(conn.link, Link::Polling { .. });
+                if polling && !message.fits_polling() {
+                    return Err(SendError::RecordSeparator(message));
+                }
+                let limit = max_payload(&conn.handshake);
+                let size = encoded_len(&message, polling);
+                if size > limit {
+                    return Err(SendError::TooLarge {
+                        message,
+                        size,
+                        limit,
+                    });
+                }
+                let limit = self.config.max_queued_messages;
+                if self.outbox.len() >= limit {
+                    return Err(SendError::QueueFull { message, limit });
+                }
+                self.outbox.push_back(message);
+                self.pump(now);
+                Ok(())
+            }
+            Phase::Idle | Phase::Connecting(_) | Phase::Waiting => match self.config.offline {
+                OfflinePolicy::Refuse => Err(SendError::Offline(message)),
+                OfflinePolicy::Queue { max } => {
+                    if self.config.first_transport() == Transport::Polling
+                        && !message.fits_polling()
+                    {
+                        return Err(SendError::RecordSeparator(message));
+                    }
+                    if self.outbox.len() >= max {
+                        return Err(SendError::QueueFull {
+                            message,
+                            limit: max,
+                        });
+                    }
+                    self.outbox.push_back(message);
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// Sends a value serialised as JSON, as a text message; see [`send`](Self::send).
+    pub fn send_json<V: serde::Serialize + ?Sized>(&mut self, value: &V) -> Result<(), SendError> {
+        let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
+        self.send(Message::Text(Utf8Bytes::from(text)))
+    }
+
+    /// Closes the connection.
+    ///
+    /// With a session open, queued messages go out first, then the close packet: over
+    /// polling in a POST (the client is done when the POST is answered, or after
+    /// [`request_timeout`](ClientConfig::request_timeout)), over WebSocket as a message
+    /// followed by a close frame (code 1000). The session ends with
+    /// [`ClientEvent::Disconnected`]\([`CloseReason::ClientClose`]) and no reconnection.
+    ///
+    /// While connecting or waiting to reconnect, the attempt is abandoned and the client
+    /// is closed at once (there is no session, so no `Disconnected` event); queued
+    /// messages are handed back as [`ClientEvent::SendFailed`].
+    pub fn close(&mut self, now: Instant) {
+        self.tick(now);
+        match &mut self.phase {
+            Phase::Open(conn) => {
+                if conn.closing != Closing::No {
+                    return;
+                }
+                conn.closing = Closing::Queued;
+                if self.upgrade_ws().is_some() {
+                    self.abort_upgrade(false);
+                }
+            }
+            Phase::Connecting(attempt) => {
+                let attempt = *attempt;
+                self.cancel_attempt(attempt, None);
+                self.finish();
+            }
+            Phase::Idle | Phase::Waiting => self.finish(),
+            Phase::Closed => {}
+        }
+        self.pump(now);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn tick(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    fn next_id(&mut self) -> RequestId {
+        self.next_id = self.next_id.wrapping_add(1);
+        RequestId(self.next_id)
+    }
+
+    fn arm(&mut self, timer: Timer, now: Instant, after: Duration) {
+        match now.checked_add(after) {
+            Some(at) => self.timers.set(timer, at),
+            // Too far to represent: it never fires.
+            None => self.timers.stop(timer),
+        }
+    }
+
+    fn event(&mut self, event: ClientEvent) {
+        self.actions.push_back(ClientAction::Event(event));
+    }
+
+    fn link(&self) -> Option<Link> {
+        match &self.phase {
+            Phase::Open(c) => Some(c.link),
+            _ => None,
+        }
+    }
+
+    fn link_mut(&mut self) -> Option<&mut Link> {
+        match &mut self.phase {
+            Phase::Open(c) => Some(&mut c.link),
+            _ => None,
+        }
+    }
+
+    fn upgrade_ws(&self) -> Option<RequestId> {
+        match self.link() {
+            Some(Link::Polling {
+                upgrade: Some(u), ..
+            }) => Some(u.ws),
+            _ => None,
+        }
+    }
+
+    /// The headers of every request: the configured ones plus the cookies.
+    fn headers(&self) -> HeaderMap {
+        let mut h = self.config.headers.clone();
+        self.jar.apply(&mut h);
+        h
+    }
+
+    fn uri(&mut self, transport: Transport, sid: Option<Sid>) -> http::Uri {
+        let token = self.config.timestamp_requests.then(|| self.rng.token());
+        // `Client::new` checked that these pieces always make a valid URI.
+        self.config
+            .uri(transport, sid.as_ref(), token.as_deref())
+            .unwrap_or_default()
+    }
+
+    fn http(&mut self, method: Method, sid: Option<Sid>, body: Bytes) -> RequestId {
+        let id = self.next_id();
+        let uri = self.uri(Transport::Polling, sid);
+        let mut headers = self.headers();
+        if method == Method::POST {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain;charset=UTF-8"),
+            );
+        }
+        self.actions.push_back(ClientAction::HttpRequest {
+            id,
+            request: HttpRequest {
+                method,
+                uri,
+                headers,
+                body,
+            },
+        });
+        id
+    }
+
+    fn ws_connect(&mut self, sid: Option<Sid>) -> RequestId {
+        let id = self.next_id();
+        let uri = self.uri(Transport::WebSocket, sid);
+        let headers = self.headers();
+        self.actions
+            .push_back(ClientAction::WsConnect { id, uri, headers });
+        id
+    }
+
+    /// Starts a connection attempt: a fresh session, nothing kept from an earlier one but
+    /// the application's queued messages.
+    fn start_attempt(&mut self, now: Instant) {
+        self.jar.clear();
+        self.pong_due = false;
+        self.timers.clear();
+        let attempt = match self.config.first_transport() {
+            Transport::Polling => Attempt::Polling {
+                request: self.http(Method::GET, None, Bytes::new()),
+            },
+            Transport::WebSocket => Attempt::WebSocket {
+                ws: self.ws_connect(None),
+            },
+        };
+        self.phase = Phase::Connecting(attempt);
+        self.arm(Timer::Connect, now, self.config.request_timeout);
+    }
+
+    fn cancel_attempt(&mut self, attempt: Attempt, gone: Option<RequestId>) {
+        match attempt {
+            Attempt::Polling { request } if gone != Some(request) => {
+                self.actions
+                    .push_back(ClientAction::AbortRequest { id: request });
+            }
+            Attempt::WebSocket { ws } if gone != Some(ws) => {
+                self.actions.push_back(ClientAction::WsClose {
+                    ws,
+                    code: 1000,
+                    reason: "",
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_handshake_response(&mut self, now: Instant, result: Result<Response, String>) {
+        let Phase::Connecting(Attempt::Polling { request }) = self.phase else {
+            return;
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => return self.connect_failed(now, ConnectError::Transport(e), Some(request)),
+        };
+        self.jar.store(&response.headers);
+        if response.status != StatusCode::OK {
+            return self.connect_failed(now, ConnectError::refused(&response), Some(request));
+        }
+        let mut packets = match decode_payload(response.body, unlimited()) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.connect_failed(
+                    now,
+                    ConnectError::InvalidHandshake(e.into()),
+                    Some(request),
+                );
+            }
+        };
+        let hs = match packets.next() {
+            Some(Ok(Packet::Open(hs))) => hs,
+            Some(Ok(other)) => {
+                let error = ConnectError::InvalidHandshake(ProtocolError::UnexpectedPacket {
+                    packet_type: other.packet_type(),
+                    context: "before the open packet",
+                });
+                return self.connect_failed(now, error, Some(request));
+            }
+            Some(Err(e)) => {
+                return self.connect_failed(
+                    now,
+                    ConnectError::InvalidHandshake(e.into()),
+                    Some(request),
+                );
+            }
+            None => {
+                let error = ConnectError::InvalidHandshake(ProtocolError::UnexpectedResponse(
+                    "empty handshake response".into(),
+                ));
+                return self.connect_failed(now, error, Some(request));
+            }
+        };
+        self.timers.stop(Timer::Connect);
+        self.open_session(
+            now,
+            hs,
+            Link::Polling {
+                get: None,
+                post: None,
+                upgrade: None,
+                upgrade_tried: false,
+            },
+        );
+        // The server may send packets right after the open packet (Node's `initialPacket`).
+        for packet in packets {
+            let flow = match packet {
+                Ok(p) => self.on_packet(now, p, "in a polling response"),
+                Err(e) => self.end(now, CloseReason::ParseError(e.into()), None),
+            };
+            if flow == Flow::Ended {
+                return;
+            }
+        }
+    }
+
+    fn open_session(&mut self, now: Instant, hs: Handshake, link: Link) {
+        let liveness = hs.ping_interval.saturating_add(hs.ping_timeout);
+        self.arm(Timer::Heartbeat, now, liveness);
+        self.timers.stop(Timer::Reconnect);
+        let event = if self.had_session {
+            ClientEvent::Reconnected(hs.clone())
+        } else {
+            ClientEvent::Connected(hs.clone())
+        };
+        self.phase = Phase::Open(Box::new(Conn {
+            handshake: hs,
+            link,
+            closing: Closing::No,
+        }));
+        self.had_session = true;
+        self.retries = 0;
+        self.event(event);
+    }
+
+    fn on_get_response(&mut self, now: Instant, result: Result<Response, String>) {
+        let Some(Link::Polling { get, .. }) = self.link_mut() else {
+            return;
+        };
+        let Some(id) = get.take() else { return };
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = CloseReason::TransportError(format!("polling GET failed: {e}"));
+                let _ = self.end(now, reason, Some(id));
+                return;
+            }
+        };
+        self.jar.store(&response.headers);
+        if response.status != StatusCode::OK {
+            let _ = self.end(now, http_error("GET", &response), Some(id));
+            return;
+        }
+        let packets = match decode_payload(response.body, unlimited()) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.end(now, CloseReason::ParseError(e.into()), Some(id));
+                return;
+            }
+        };
+        for packet in packets {
+            let flow = match packet {
+                Ok(p) => self.on_packet(now, p, "in a polling response"),
+                Err(e) => self.end(now, CloseReason::ParseError(e.into()), None),
+            };
+            if flow == Flow::Ended {
+                return;
+            }
+        }
+    }
+
+    fn on_post_response(&mut self, now: Instant, post: Post, result: Result<Response, String>) {
+        if let Some(Link::Polling { post: p, .. }) = self.link_mut() {
+            *p = None;
+        }
+        self.timers.stop(Timer::Post);
+        let failure = match result {
+            Ok(response) => {
+                self.jar.store(&response.headers);
+                if response.status == StatusCode::OK {
+                    None
+                } else {
+                    Some(http_error("POST", &response))
+                }
+            }
+            Err(e) => Some(CloseReason::TransportError(format!(
+                "polling POST failed: {e}"
+            ))),
+        };
+        let _ = match failure {
+            // Whatever the answer, a close packet sent ends the session.
+            _ if post.close => self.end(now, CloseReason::ClientClose, Some(post.id)),
+            Some(reason) => self.end(now, reason, Some(post.id)),
+            None => Flow::Continue,
+        };
+    }
+
+    /// A packet from the server on the session's transport.
+    fn on_packet(&mut self, now: Instant, packet: Packet, context: &'static str) -> Flow {
+        match packet {
+            Packet::Message(m) => {
+                self.event(ClientEvent::Message(m));
+                Flow::Continue
+            }
+            Packet::Ping { probe: false } => {
+                self.pong_due = true;
+                if let Phase::Open(c) = &self.phase {
+                    let liveness = c
+                        .handshake
+                        .ping_interval
+                        .saturating_add(c.handshake.ping_timeout);
+                    self.arm(Timer::Heartbeat, now, liveness);
+                }
+                Flow::Continue
+            }
+            Packet::Noop => Flow::Continue,
+            Packet::Close => self.end(now, CloseReason::ServerClose, None),
+            other => {
+                let reason = CloseReason::ParseError(ProtocolError::UnexpectedPacket {
+                    packet_type: other.packet_type(),
+                    context,
+                });
+                self.end(now, reason, None)
+            }
+        }
+    }
+
+    /// Sends what can be sent: the long-poll GET, the next POST, the upgrade steps, or
+    /// everything queued over the WebSocket. Called after every input.
+    fn pump(&mut self, now: Instant) {
+        let Phase::Open(conn) = &self.phase else {
+            return;
+        };
+        let closing = conn.closing;
+        let sid = conn.handshake.sid;
+        let offered = conn.handshake.upgrades.contains(&Transport::WebSocket);
+        let limit = max_payload(&conn.handshake);
+        match conn.link {
+            Link::Polling {
+                get,
+                post,
+                upgrade,
+                upgrade_tried,
+            } => {
+                if let Some(u) = upgrade
+                    && u.stage == Stage::Pausing
+                {
+                    if get.is_none() && post.is_none() {
+                        self.complete_upgrade(u.ws);
+                        self.pump_ws(now);
+                    }
+                    return;
+                }
+                if get.is_none() && closing != Closing::Sent {
+                    let id = self.http(Method::GET, Some(sid), Bytes::new());
+                    if let Some(Link::Polling { get, .. }) = self.link_mut() {
+                        *get = Some(id);
+                    }
+                }
+                if post.is_none() {
+                    let mut dropped = Vec::new();
+                    let batch = next_batch(
+                        self.pong_due,
+                        &mut self.outbox,
+                        closing == Closing::Queued,
+                        limit,
+                        &mut dropped,
+                    );
+                    for e in dropped {
+                        self.event(ClientEvent::SendFailed(e));
+                    }
+                    if let Some(batch) = batch {
+                        self.pong_due = false;
+                        let id = self.http(Method::POST, Some(sid), batch.body);
+                        self.arm(Timer::Post, now, self.config.request_timeout);
+                        if let Phase::Open(conn) = &mut self.phase {
+                            if batch.close {
+                                conn.closing = Closing::Sent;
+                            }
+                            if let Link::Polling { post, .. } = &mut conn.link {
+                                *post = Some(Post {
+                                    id,
+                                    close: batch.close,
+                                });
+                            }
+                        }
+                    }
+                }
+                if !upgrade_tried
+                    && closing == Closing::No
+                    && offered
+                    && self.config.wants_upgrade()
+                {
+                    let ws = self.ws_connect(Some(sid));
+                    self.arm(Timer::Upgrade, now, self.config.upgrade_timeout);
+                    if let Some(Link::Polling {
+                        upgrade,
+                        upgrade_tried,
+                        ..
+                    }) = self.link_mut()
+                    {
+                        *upgrade = Some(Upgrade {
+                            ws,
+                            stage: Stage::Connecting,
+                        });
+                        *upgrade_tried = true;
+                    }
+                }
+            }
+            Link::WebSocket { .. } => self.pump_ws(now),
+        }
+    }
+
+    fn pump_ws(&mut self, now: Instant) {
+        let Phase::Open(conn) = &self.phase else {
+            return;
+        };
+        let Link::WebSocket { ws } = conn.link else {
+            return;
+        };
+        let closing = conn.closing;
+        let limit = max_payload(&conn.handshake);
+        if std::mem::take(&mut self.pong_due) {
+            self.actions.push_back(ClientAction::WsSend {
+                ws,
+                message: Packet::Pong { probe: false }.to_ws(),
+            });
+        }
+        while let Some(message) = self.outbox.pop_front() {
+            // Messages queued while offline were not checked against this server's limit.
+            let size = encoded_len(&message, false);
+            if size > limit {
+                self.event(ClientEvent::SendFailed(SendError::TooLarge {
+                    message,
+                    size,
+                    limit,
+                }));
+                continue;
+            }
+            self.actions.push_back(ClientAction::WsSend {
+                ws,
+                message: Packet::Message(message).to_ws(),
+            });
+        }
+        if closing == Closing::Queued {
+            self.actions.push_back(ClientAction::WsSend {
+                ws,
+                message: Packet::Close.to_ws(),
+            });
+            self.actions.push_back(ClientAction::WsClose {
+                ws,
+                code: 1000,
+                reason: "",
+            });
+            let _ = self.end(now, CloseReason::ClientClose, Some(ws));
+        }
+    }
+
+    fn complete_upgrade(&mut self, ws: RequestId) {
+        self.actions.push_back(ClientAction::WsSend {
+            ws,
+            message: Packet::Upgrade.to_ws(),
+        });
+        if let Some(link) = self.link_mut() {
+            *link = Link::WebSocket { ws };
+        }
+        self.timers.stop(Timer::Upgrade);
+        self.event(ClientEvent::Upgraded);
+    }
+
+    /// Gives up the upgrade in progress and goes on polling. `gone`: the WebSocket already
+    /// ended (no close frame to send).
+    fn abort_upgrade(&mut self, gone: bool) {
+        let Some(Link::Polling { upgrade, .. }) = self.link_mut() else {
+            return;
+        };
+        let Some(u) = upgrade.take() else { return };
+        self.timers.stop(Timer::Upgrade);
+        if !gone {
+            self.actions.push_back(ClientAction::WsClose {
+                ws: u.ws,
+                code: 1000,
+                reason: "upgrade aborted",
+            });
+        }
+    }
+
+    /// Ends the open session: drops what is in flight, reports the reason, then
+    /// reconnects or finishes. `gone` names a request or WebSocket that already ended.
+    fn end(&mut self, now: Instant, reason: CloseReason, gone: Option<RequestId>) -> Flow {
+        let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+        let Phase::Open(conn) = phase else {
+            self.phase = phase;
+            return Flow::Ended;
+        };
+        let (code, text) = match reason {
+            CloseReason::ParseError(_) => (1002, "parse error"),
+            CloseReason::PingTimeout => (1000, "ping timeout"),
+            _ => (1000, ""),
+        };
+        let close_ws = |actions: &mut VecDeque<ClientAction>, ws: RequestId| {
+            if gone != Some(ws) {
+                actions.push_back(ClientAction::WsClose {
+                    ws,
+                    code,
+                    reason: text,
+                });
+            }
+        };
+        match conn.link {
+            Link::Polling {
+                get, post, upgrade, ..
+            } => {
+                for id in get.into_iter().chain(post.map(|p| p.id)) {
+                    if gone != Some(id) {
+                        self.actions.push_back(ClientAction::AbortRequest { id });
+                    }
+                }
+                if let Some(u) = upgrade {
+                    close_ws(&mut self.actions, u.ws);
+                }
+            }
+            Link::WebSocket { ws } => close_ws(&mut self.actions, ws),
+        }
+        self.timers.clear();
+        self.pong_due = false;
+        self.last_reason = Some(reason.clone());
+        let reconnect = self.config.reconnect.is_some()
+            && !matches!(reason, CloseReason::ClientClose | CloseReason::ServerClose);
+        self.event(ClientEvent::Disconnected(reason));
+        if reconnect {
+            // Unsent messages wait for the next session, within the offline policy.
+            let keep = match self.config.offline {
+                OfflinePolicy::Queue { max } => max,
+                OfflinePolicy::Refuse => 0,
+            };
+            let overflow: Vec<Message> = self.outbox.drain(keep.min(self.outbox.len())..).collect();
+            for message in overflow {
+                let error = match self.config.offline {
+                    OfflinePolicy::Queue { max } => SendError::QueueFull {
+                        message,
+                        limit: max,
+                    },
+                    OfflinePolicy::Refuse => SendError::Offline(message),
+                };
+                self.event(ClientEvent::SendFailed(error));
+            }
+            self.schedule_retry(now);
+        } else {
+            self.finish();
+        }
+        Flow::Ended
+    }
+
+    /// A connection attempt failed: report it, then retry or finish.
+    fn connect_failed(&mut self, now: Instant, error: ConnectError, gone: Option<RequestId>) {
+        let Phase::Connecting(attempt) = self.phase else {
+            return;
+        };
+        self.cancel_attempt(attempt, gone);
+        self.timers.clear();
+        self.event(ClientEvent::ConnectFailed { error });
+        if self.config.reconnect.is_some() {
+            self.schedule_retry(now);
+        } else {
+            self.finish();
+        }
+    }
+
+    fn schedule_retry(&mut self, now: Instant) {
+        let Some(rc) = self.config.reconnect.clone() else {
+            return self.finish();
+        };
+        if rc.max_attempts.is_some_and(|max| self.retries >= max) {
+            let attempts = self.retries;
+            self.event(ClientEvent::ReconnectFailed { attempts });
+            return self.finish();
+        }
+        self.retries = self.retries.saturating_add(1);
+        let delay = backoff(&rc, self.retries, &mut self.rng);
+        self.phase = Phase::Waiting;
+        self.event(ClientEvent::Reconnecting {
+            attempt: self.retries,
+            delay,
+        });
+        self.arm(Timer::Reconnect, now, delay);
+        if self.timers.next().is_none() {
+            // A delay too long to represent: never retry.
+            self.event(ClientEvent::ReconnectFailed {
+                attempts: self.retries,
+            });
+            self.finish();
+        }
+    }
+
+    /// The client is done: no timer, nothing queued.
+    fn finish(&mut self) {
+        self.phase = Phase::Closed;
+        self.timers.clear();
+        self.pong_due = false;
+        let unsent: Vec<Message> = self.outbox.drain(..).collect();
+        for message in unsent {
+            self.event(ClientEvent::SendFailed(SendError::Closed(message)));
+        }
+    }
+}
+
+fn unlimited() -> PayloadLimits {
+    PayloadLimits {
+        max_bytes: usize::MAX,
+        max_packets: usize::MAX,
+    }
+}
+
+/// The server's `maxPayload` (no limit when it sent none).
+fn max_payload(hs: &Handshake) -> usize {
+    hs.max_payload
+        .map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX))
+}
+
+/// A message's size as sent: in a polling payload (`4text`, `b<base64>`) or as a
+/// WebSocket message (`4text`, raw binary).
+fn encoded_len(message: &Message, polling: bool) -> usize {
+    match message {
+        Message::Text(t) => t.len().saturating_add(1),
+        Message::Binary(b) if polling => {
+            1 + base64::encoded_len(b.len(), true).unwrap_or(usize::MAX - 1)
+        }
+        Message::Binary(b) => b.len(),
+    }
+}
+
+fn http_error(what: &str, response: &Response) -> CloseReason {
+    let (code, message) = super::action::error_body(&response.body);
+    let mut text = format!("polling {what} answered HTTP {}", response.status);
+    if let Some(code) = code {
+        text.push_str(&format!(", code {code}"));
+    }
+    if let Some(message) = message {
+        text.push_str(": ");
+        text.push_str(&message);
+    }
+    CloseReason::TransportError(text)
+}
