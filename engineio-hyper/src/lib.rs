@@ -14,8 +14,10 @@
 //! Applications normally use a binding crate, which re-exports what is needed from here.
 #![deny(unsafe_code)]
 
+pub mod client;
 pub mod runtime;
 pub mod server;
+mod ws;
 
 pub use engineio_proto as proto;
 pub use runtime::{Runtime, Timer, WebSocketIo};

@@ -42,7 +42,7 @@ pub trait Timer: Send + Unpin + 'static {
 /// This is the only place where the shared code touches a runtime, in the manner of
 /// quinn's `Runtime` trait. Everything else here is runtime-agnostic: hyper, tungstenite
 /// and `tokio::sync` (which needs no tokio runtime).
-pub trait Runtime: Clone + Send + Sync + 'static {
+pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     /// The runtime's timer.
     type Timer: Timer;
     /// The WebSocket stream type over an upgraded hyper connection.

@@ -62,6 +62,26 @@ pub use io_adapter::HyperIo;
 /// An Engine.IO server on smol.
 pub type EngineIo<H> = engineio_hyper::server::EngineIo<H, Smol>;
 
+pub use engineio_hyper::client::{
+    ClientConfig, ClientError, ConnectError, OfflinePolicy, ReconnectConfig,
+};
+pub use engineio_proto::client::ClientEvent;
+
+/// An Engine.IO client on smol.
+pub type Client = engineio_hyper::client::Client<Smol>;
+
+/// Connects to an Engine.IO server (`http://`, `https://`, `ws://` or `wss://` URL; the
+/// path defaults to `/engine.io/`) with the default options: polling first, then an
+/// upgrade to WebSocket. See [`connect_with`] for options.
+pub async fn connect(url: &str) -> Result<Client, ClientError> {
+    connect_with(ClientConfig::new(url)?).await
+}
+
+/// Connects with explicit options (transports, headers, query, timeouts, reconnection).
+pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
+    Client::connect(Smol, config).await
+}
+
 /// The smol [`Runtime`]: tasks on smol's global executor, `async_io` timers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;

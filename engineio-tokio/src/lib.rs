@@ -82,6 +82,26 @@ pub use engineio_proto::{CloseReason, Message, SendError, Sid, Transport};
 /// An Engine.IO server on tokio.
 pub type EngineIo<H> = engineio_hyper::server::EngineIo<H, Tokio>;
 
+pub use engineio_hyper::client::{
+    ClientConfig, ClientError, ConnectError, OfflinePolicy, ReconnectConfig,
+};
+pub use engineio_proto::client::ClientEvent;
+
+/// An Engine.IO client on tokio.
+pub type Client = engineio_hyper::client::Client<Tokio>;
+
+/// Connects to an Engine.IO server (`http://`, `https://`, `ws://` or `wss://` URL; the
+/// path defaults to `/engine.io/`) with the default options: polling first, then an
+/// upgrade to WebSocket. See [`connect_with`] for options.
+pub async fn connect(url: &str) -> Result<Client, ClientError> {
+    connect_with(ClientConfig::new(url)?).await
+}
+
+/// Connects with explicit options (transports, headers, query, timeouts, reconnection).
+pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
+    Client::connect(Tokio, config).await
+}
+
 /// The tokio [`Runtime`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;

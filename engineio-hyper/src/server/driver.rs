@@ -13,17 +13,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use engineio_proto::server::{Action, Event};
-use engineio_proto::{RequestId, TransportEnd, Utf8Bytes, WsMessage};
+use engineio_proto::{RequestId, TransportEnd};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::Shared;
 use super::socket::{Handler, Reply, Socket};
 use crate::runtime::{Runtime, Timer};
+use crate::ws::{Incoming, from_tungstenite, send_close, to_tungstenite, transport_end};
 
 /// How long a closing WebSocket may take to flush its close frame once the session ended.
 const LINGER: Duration = Duration::from_secs(2);
@@ -165,25 +163,19 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
                 }
             };
             progress = true;
-            let message = match message {
-                tungstenite::Message::Text(t) => {
-                    // SAFETY: tungstenite validated the text message as UTF-8.
-                    #[allow(unsafe_code)]
-                    let text = unsafe { Utf8Bytes::from_bytes_unchecked(Bytes::from(t)) };
-                    WsMessage::Text(text)
-                }
-                tungstenite::Message::Binary(b) => WsMessage::Binary(b),
-                tungstenite::Message::Close(_) => {
+            let message = match from_tungstenite(message) {
+                Incoming::Data(m) => m,
+                Incoming::Close => {
                     // tungstenite queued the close reply; flush it while closing.
                     self.ws_ended(id, TransportEnd::Closed);
                     return true;
                 }
-                tungstenite::Message::Ping(_) => {
+                Incoming::Ping => {
                     // The pong is queued by tungstenite and goes out with the next flush.
                     self.needs_flush = true;
                     continue;
                 }
-                tungstenite::Message::Pong(_) | tungstenite::Message::Frame(_) => continue,
+                Incoming::Ignore => continue,
             };
             let now = self.now();
             self.socket
@@ -347,60 +339,7 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
     }
 }
 
-/// Queues a close frame, if the sink takes it now (a sink that is not ready is being
-/// dropped anyway).
-fn send_close<W: crate::runtime::WebSocketIo>(
-    cx: &mut Context<'_>,
-    ws: &mut W,
-    code: u16,
-    reason: &'static str,
-) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    };
-    if let Poll::Ready(Ok(())) = Pin::new(&mut *ws).poll_ready(cx) {
-        let _ = Pin::new(&mut *ws).start_send(tungstenite::Message::Close(Some(frame)));
-    }
-}
-
 /// Builds the driver's WebSocket type from a boxed stream handed over by the HTTP side.
 pub(crate) fn boxed_ws<W: Send + 'static>(ws: W) -> Box<dyn Any + Send> {
     Box::new(ws)
-}
-
-fn to_tungstenite(message: WsMessage) -> tungstenite::Message {
-    match message {
-        WsMessage::Text(t) => {
-            // SAFETY: engineio_proto::Utf8Bytes only holds valid UTF-8.
-            #[allow(unsafe_code)]
-            let text = unsafe { tungstenite::Utf8Bytes::from_bytes_unchecked(t.into_bytes()) };
-            tungstenite::Message::Text(text)
-        }
-        WsMessage::Binary(b) => tungstenite::Message::Binary(b),
-    }
-}
-
-fn transport_end(e: tungstenite::Error) -> TransportEnd {
-    use tungstenite::error::{CapacityError, Error};
-    match e {
-        Error::ConnectionClosed | Error::AlreadyClosed => TransportEnd::Closed,
-        Error::Capacity(CapacityError::MessageTooLong { size, .. }) => {
-            TransportEnd::MessageTooLarge { size }
-        }
-        Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
-            TransportEnd::Closed
-        }
-        Error::Io(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            ) =>
-        {
-            TransportEnd::Closed
-        }
-        other => TransportEnd::Error(other.to_string()),
-    }
 }
