@@ -1,6 +1,6 @@
 //! The conformance and interop server: an echo server on 127.0.0.1 with the official test
 //! suite's settings (ping interval 300 ms, ping timeout 200 ms, max payload 1,000,000),
-//! polling and WebSocket with upgrades, any origin accepted.
+//! polling and WebSocket with upgrades, any origin accepted, on either binding.
 //!
 //! Every message is sent back unchanged, except the text `__close__`, which makes the
 //! server close that session. It also serves the demo page at `/` (with the
@@ -8,15 +8,17 @@
 //! `demo/install.sh`).
 //!
 //! ```sh
-//! PORT=3000 cargo run -p engineio-tokio --example e2e_server
+//! cargo run -p engineio-tests --bin e2e_server -- --runtime tokio --port 3000
+//! cargo run -p engineio-tests --bin e2e_server -- --runtime smol --port 3000
 //! ```
+#![allow(clippy::print_stderr)]
+
 use std::time::Duration;
 
-use engineio_tokio::proto::server::AllowedOrigins;
-use engineio_tokio::proto::static_files::StaticFiles;
-use engineio_tokio::{
-    Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Socket, Tokio,
-};
+use engineio_hyper::server::{Config, ConnectRequest, Handler, Rejection, Socket};
+use engineio_proto::Message;
+use engineio_proto::server::AllowedOrigins;
+use engineio_proto::static_files::StaticFiles;
 
 struct Echo;
 
@@ -31,35 +33,58 @@ impl Handler for Echo {
         if message.as_text() == Some("__close__") {
             socket.close();
         } else if let Err(e) = socket.send(message) {
-            tracing::warn!(sid = %socket.sid(), error = %e, "echo failed");
+            eprintln!("echo to {} failed: {e}", socket.sid());
         }
     }
 }
 
-/// The demo page and the engine.io-client browser bundle, from the repository's `demo/`.
-fn demo_files() -> StaticFiles {
+fn config() -> Config {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo");
-    StaticFiles::new()
-        .file("/", format!("{demo}/index.html"))
-        .file(
-            "/engine.io.min.js",
-            format!("{demo}/node_modules/engine.io-client/dist/engine.io.min.js"),
-        )
-}
-
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .or_else(|| std::env::args().nth(1))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
     let mut config = Config::default();
     config.engine.ping_interval = Duration::from_millis(300);
     config.engine.ping_timeout = Duration::from_millis(200);
     config.engine.max_payload = 1_000_000;
     config.engine.cors.origins = AllowedOrigins::Any;
-    config.static_files = demo_files();
-    let engine = EngineIo::new(Tokio, Echo, config).expect("valid configuration");
-    engineio_tokio::listen(("127.0.0.1", port), engine).await
+    config.static_files = StaticFiles::new()
+        .file("/", format!("{demo}/index.html"))
+        .file(
+            "/engine.io.min.js",
+            format!("{demo}/node_modules/engine.io-client/dist/engine.io.min.js"),
+        );
+    config
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() -> std::io::Result<()> {
+    let port: u16 = arg("--port")
+        .or_else(|| std::env::var("PORT").ok())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let runtime = arg("--runtime").unwrap_or_else(|| "tokio".into());
+    match runtime.as_str() {
+        "tokio" => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let engine = engineio_tokio::EngineIo::new(engineio_tokio::Tokio, Echo, config())
+                    .expect("valid configuration");
+                engineio_tokio::listen(("127.0.0.1", port), engine).await
+            }),
+        "smol" => smol::block_on(async {
+            let engine = engineio_smol::EngineIo::new(engineio_smol::Smol, Echo, config())
+                .expect("valid configuration");
+            engineio_smol::listen(("127.0.0.1", port), engine).await
+        }),
+        other => {
+            eprintln!("unknown --runtime {other:?}: use tokio or smol");
+            std::process::exit(2)
+        }
+    }
 }

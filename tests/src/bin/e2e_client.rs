@@ -1,0 +1,276 @@
+//! Our client as an interop driver: runs the interop cases (see tests/interop/README.md)
+//! against an echo server and prints one JSON line per case, like the peers' drivers.
+//!
+//! ```sh
+//! cargo run -p engineio-tests --bin e2e_client -- --runtime tokio \
+//!     --url http://127.0.0.1:3000 --transport upgrade [--cases text,binary]
+//! ```
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::{Duration, Instant};
+
+use engineio_hyper::Runtime;
+use engineio_hyper::client::{Client, ClientConfig};
+use engineio_proto::client::ClientEvent;
+use engineio_proto::{CloseReason, Message, SendError, Transport};
+
+const CASES: [&str; 9] = [
+    "connect",
+    "text",
+    "binary",
+    "text_100k",
+    "binary_100k",
+    "heartbeat",
+    "over_limit",
+    "client_close",
+    "server_close",
+];
+const STEP: Duration = Duration::from_secs(5);
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn text_100k() -> String {
+    "abcdefghij€😀".repeat(5883)
+}
+
+fn binary_100k() -> Vec<u8> {
+    (0..100_000u32)
+        .map(|i| ((i * 31 + 7) % 256) as u8)
+        .collect()
+}
+
+struct Case<R: Runtime> {
+    runtime: R,
+    url: String,
+    transport: String,
+}
+
+impl<R: Runtime> Case<R> {
+    fn config(&self) -> Result<ClientConfig, String> {
+        let mut c = ClientConfig::new(&self.url).map_err(|e| e.to_string())?;
+        c.transports = match self.transport.as_str() {
+            "polling" => vec![Transport::Polling],
+            "websocket" => vec![Transport::WebSocket],
+            "upgrade" => vec![Transport::Polling, Transport::WebSocket],
+            other => return Err(format!("unknown transport {other}")),
+        };
+        Ok(c)
+    }
+
+    async fn open(&self) -> Result<Client<R>, String> {
+        let config = self.config()?;
+        let mut client = with_timeout(
+            &self.runtime,
+            STEP,
+            Client::connect(self.runtime.clone(), config),
+        )
+        .await
+        .ok_or("no handshake within 5 s")?
+        .map_err(|e| e.to_string())?;
+        if self.transport == "upgrade" {
+            loop {
+                match with_timeout(&self.runtime, STEP, client.next_event()).await {
+                    Some(Some(ClientEvent::Upgraded)) => break,
+                    Some(Some(_)) => continue,
+                    Some(None) => return Err("ended before the upgrade".into()),
+                    None => return Err("no upgrade within 5 s".into()),
+                }
+            }
+        }
+        let want = if self.transport == "polling" {
+            Transport::Polling
+        } else {
+            Transport::WebSocket
+        };
+        match client.transport() {
+            Some(t) if t == want => Ok(client),
+            other => Err(format!("transport is {other:?}, expected {want}")),
+        }
+    }
+
+    async fn echo(&self, client: &mut Client<R>, message: Message) -> Result<String, String> {
+        client.send(message.clone()).map_err(|e| e.to_string())?;
+        match with_timeout(&self.runtime, STEP, client.recv()).await {
+            Some(Some(back)) if back == message => Ok(format!("echoed {} bytes", message.len())),
+            Some(Some(back)) => Err(format!("echo differs: {} bytes came back", back.len())),
+            Some(None) => Err("connection ended".into()),
+            None => Err("no echo within 5 s".into()),
+        }
+    }
+
+    async fn run(&self, case: &str) -> Result<String, String> {
+        match case {
+            "connect" => {
+                let client = self.open().await?;
+                let detail = format!("sid {:?} over {:?}", client.sid(), client.transport());
+                client.disconnect().await;
+                Ok(detail)
+            }
+            "text" | "binary" | "text_100k" | "binary_100k" => {
+                let mut client = self.open().await?;
+                let message = match case {
+                    "text" => Message::from("hello €😀"),
+                    "binary" => Message::from((0..=255u8).collect::<Vec<u8>>()),
+                    "text_100k" => Message::from(text_100k()),
+                    _ => Message::from(binary_100k()),
+                };
+                let result = self.echo(&mut client, message).await;
+                client.disconnect().await;
+                result
+            }
+            "heartbeat" => {
+                let mut client = self.open().await?;
+                let until = self.runtime.now() + Duration::from_millis(1500);
+                loop {
+                    let left = until.saturating_duration_since(self.runtime.now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match with_timeout(&self.runtime, left, client.next_event()).await {
+                        None => break,
+                        Some(Some(ClientEvent::Disconnected(r))) => {
+                            return Err(format!("disconnected during the heartbeat: {r}"));
+                        }
+                        Some(Some(_)) => {}
+                        Some(None) => return Err("ended during the heartbeat".into()),
+                    }
+                }
+                let result = self
+                    .echo(&mut client, Message::from("after heartbeat"))
+                    .await;
+                client.disconnect().await;
+                result.map(|d| format!("1.5 s without disconnect, then {d}"))
+            }
+            "over_limit" => {
+                let mut client = self.open().await?;
+                match client.send("x".repeat(1_000_001)) {
+                    Err(SendError::TooLarge { size, limit, .. }) => {
+                        // Ours refuses before sending (the server's maxPayload is known);
+                        // the connection stays usable.
+                        let after = self.echo(&mut client, Message::from("ok")).await?;
+                        client.disconnect().await;
+                        Ok(format!("refused locally ({size} > {limit}), then {after}"))
+                    }
+                    Err(e) => Err(format!("refused with an unexpected error: {e}")),
+                    Ok(()) => match with_timeout(&self.runtime, STEP, client.wait()).await {
+                        Some(reason) => Ok(format!("server closed the connection: {reason:?}")),
+                        None => Err("over-limit message neither refused nor closed".into()),
+                    },
+                }
+            }
+            "client_close" => {
+                let client = self.open().await?;
+                match with_timeout(&self.runtime, STEP, client.disconnect()).await {
+                    Some(Some(CloseReason::ClientClose)) => Ok("reason ClientClose".into()),
+                    Some(other) => Err(format!("closed with {other:?}")),
+                    None => Err("no close within 5 s".into()),
+                }
+            }
+            "server_close" => {
+                let mut client = self.open().await?;
+                client.send("__close__").map_err(|e| e.to_string())?;
+                match with_timeout(&self.runtime, Duration::from_secs(2), client.wait()).await {
+                    Some(Some(r)) => Ok(format!("closed: {r}")),
+                    Some(None) => Err("ended without a reason".into()),
+                    None => Err("no close within 2 s".into()),
+                }
+            }
+            other => Err(format!("unknown case {other}")),
+        }
+    }
+}
+
+/// Runs `f`, giving up after `d` on the runtime's own timer.
+async fn with_timeout<R: Runtime, F: std::future::Future>(
+    runtime: &R,
+    d: Duration,
+    f: F,
+) -> Option<F::Output> {
+    let deadline = runtime.now() + d;
+    let mut timer = runtime.timer(deadline);
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        engineio_hyper::Timer::poll_expired(&mut timer, cx).map(|_| None)
+    })
+    .await
+}
+
+async fn run_all<R: Runtime>(
+    runtime: R,
+    peer: &str,
+    url: String,
+    transport: String,
+    cases: Vec<String>,
+) {
+    let case = Case {
+        runtime,
+        url,
+        transport: transport.clone(),
+    };
+    for name in cases {
+        let start = Instant::now();
+        let result = case.run(&name).await;
+        let (ok, detail) = match result {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        let line = serde_json::json!({
+            "peer": peer,
+            "transport": transport,
+            "case": name,
+            "ok": ok,
+            "ms": start.elapsed().as_millis() as u64,
+            "detail": detail,
+        });
+        println!("{line}");
+    }
+}
+
+fn main() {
+    let (Some(url), Some(transport)) = (arg("--url"), arg("--transport")) else {
+        eprintln!(
+            "usage: e2e_client --url URL --transport polling|websocket|upgrade [--runtime tokio|smol] [--cases a,b]"
+        );
+        std::process::exit(2);
+    };
+    let cases: Vec<String> = match arg("--cases") {
+        Some(c) => c.split(',').map(str::to_owned).collect(),
+        None => CASES.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    let runtime = arg("--runtime").unwrap_or_else(|| "tokio".into());
+    match runtime.as_str() {
+        "tokio" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(run_all(
+                engineio_tokio::Tokio,
+                "rust-tokio",
+                url,
+                transport,
+                cases,
+            ));
+        }
+        "smol" => smol::block_on(run_all(
+            engineio_smol::Smol,
+            "rust-smol",
+            url,
+            transport,
+            cases,
+        )),
+        other => {
+            eprintln!("unknown --runtime {other:?}: use tokio or smol");
+            std::process::exit(2);
+        }
+    }
+}
