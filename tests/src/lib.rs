@@ -13,3 +13,8 @@ pub mod net;
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The getting-started guide's examples, compiled as doctests.
+#[doc = include_str!("../../docs/getting-started.md")]
+#[cfg(doctest)]
+pub struct GettingStartedDoctests;
