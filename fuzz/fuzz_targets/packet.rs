@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = Utf8Bytes::try_from(bytes.clone()) {
         if let Ok(packet) = Packet::decode_text(text) {
             assert_eq!(Packet::decode_ws(packet.to_ws()).as_ref(), Ok(&packet));
-            assert_eq!(Packet::decode_ws(packet.to_ws_base64()).as_ref(), Ok(&packet));
+            assert_eq!(
+                Packet::decode_ws(packet.to_ws_base64()).as_ref(),
+                Ok(&packet)
+            );
         }
     }
     if let Ok(packet) = Packet::decode_record(bytes.clone()) {
