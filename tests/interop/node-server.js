@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Interop peer: the official Node `engine.io` server (version pinned in package.json),
+// following the e2e echo-server contract of tests/interop/README.md:
+//   127.0.0.1:PORT (env PORT or first non-flag argument), path /engine.io/,
+//   pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1,000,000 bytes,
+//   transports polling + websocket, upgrades allowed, CORS: any origin.
+//   Every message is echoed unchanged (text stays text, binary stays binary), except the
+//   text `__close__`, which makes the server close that session.
+//
+// With --demo it also serves the demo page, as our Rust server must:
+//   GET /                  -> demo/index.html
+//   GET /engine.io.min.js  -> demo/node_modules/engine.io-client/dist/engine.io.min.js
+// It refuses to start with --demo when either file is missing (run demo/install.sh).
+"use strict";
+
+const fs = require("node:fs");
+const http = require("node:http");
+const path = require("node:path");
+const { Server } = require("engine.io");
+
+const args = process.argv.slice(2);
+const demo = args.includes("--demo");
+const portArg = args.find((a) => !a.startsWith("--"));
+const port = Number(process.env.PORT || portArg);
+if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+  console.error("usage: node node-server.js [--demo] PORT   (or PORT=N in the environment)");
+  process.exit(2);
+}
+
+const demoDir = path.resolve(__dirname, "..", "..", "demo");
+const demoFiles = {
+  "/": { file: path.join(demoDir, "index.html"), type: "text/html; charset=utf-8" },
+  "/engine.io.min.js": {
+    file: path.join(demoDir, "node_modules", "engine.io-client", "dist", "engine.io.min.js"),
+    type: "text/javascript; charset=utf-8",
+  },
+};
+const demoBodies = {};
+if (demo) {
+  for (const [route, { file }] of Object.entries(demoFiles)) {
+    try {
+      demoBodies[route] = fs.readFileSync(file);
+    } catch (e) {
+      console.error(`--demo: cannot read ${file} (${e.code}); run demo/install.sh`);
+      process.exit(1);
+    }
+  }
+}
+
+// Requests that engine.io does not take (any path outside /engine.io/) land here.
+const httpServer = http.createServer((req, res) => {
+  const route = req.url.split("?")[0];
+  if (demo && req.method === "GET" && demoBodies[route]) {
+    res.writeHead(200, {
+      "Content-Type": demoFiles[route].type,
+      "Content-Length": demoBodies[route].length,
+      "Cache-Control": "no-store",
+    });
+    res.end(demoBodies[route]);
+    return;
+  }
+  res.writeHead(404, { "Content-Type": "text/plain" });
+  res.end("not found\n");
+});
+
+const engine = new Server({
+  path: "/engine.io/",
+  pingInterval: 300,
+  pingTimeout: 200,
+  maxHttpBufferSize: 1e6,
+  transports: ["polling", "websocket"],
+  allowUpgrades: true,
+  cors: { origin: "*" },
+});
+engine.attach(httpServer);
+
+engine.on("connection", (socket) => {
+  socket.on("message", (data) => {
+    if (data === "__close__") {
+      socket.close();
+      return;
+    }
+    socket.send(data);
+  });
+});
+
+httpServer.listen(port, "127.0.0.1", () => {
+  const version = require(path.join(__dirname, "node_modules", "engine.io", "package.json")).version;
+  console.error(
+    `node-server: engine.io ${version} echo on http://127.0.0.1:${port}/engine.io/` +
+      `${demo ? " (+ demo page at /)" : ""} pid ${process.pid}`,
+  );
+});
+
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    engine.close();
+    httpServer.close();
+    process.exit(0);
+  });
+}
