@@ -4,9 +4,11 @@
 #   scripts/test-all.sh
 #
 # Stages: formatting, clippy (warnings are errors), rustdoc (warnings are errors), the
-# workspace's unit, property and integration tests, doctests, and a bounded fuzz run of
-# every fuzz target. Everything it needs is installed by the stages themselves. It prints a
-# summary table and exits non-zero if any stage failed.
+# workspace's unit, property and integration tests, doctests, a bounded fuzz run of every
+# fuzz target, and the interop matrix against the real peers (Node engine.io and
+# engine.io-client, python-engineio, Chromium). Everything it needs is installed by the
+# stages themselves (cargo-fuzz; npm and pip packages into local folders; Debian's
+# chromium). It prints a summary table and exits non-zero if any stage failed.
 #
 # Environment: FUZZ_SECONDS (per fuzz target, default 30).
 set -uo pipefail
@@ -45,6 +47,7 @@ stage "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --workspa
 stage "tests (unit, property, integration)" run_tests
 stage "doctests" cargo test --workspace --doc
 stage "fuzz targets (build + ${FUZZ_SECONDS:-30}s each)" scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
+stage "interop with Node, python-engineio, Chromium" scripts/interop.sh
 
 echo
 echo "================ summary"
