@@ -8,6 +8,9 @@
 //! [`Runtime`] ([`Smol`]) and the standalone server loop ([`serve`], [`listen`]). No
 //! tokio runtime is started: hyper only pulls in tokio's `sync` module.
 //!
+//! [`blocking::Client`] is a client for code without an async runtime (python-engineio's
+//! threaded `Client`).
+//!
 //! ```no_run
 //! use engineio_smol::{Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Smol, Socket};
 //!
@@ -56,6 +59,7 @@ pub use engineio_hyper::{Runtime, Timer};
 pub use engineio_proto as proto;
 pub use engineio_proto::{CloseReason, Message, SendError, Sid, Transport};
 
+pub mod blocking;
 mod io_adapter;
 pub use io_adapter::HyperIo;
 
