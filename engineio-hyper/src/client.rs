@@ -103,6 +103,16 @@ impl<R: Runtime> Client<R> {
     /// returns once the session is open. With reconnection configured, failed attempts are
     /// retried (with backoff) until one succeeds or the attempts run out.
     pub async fn connect(runtime: R, config: ClientConfig) -> Result<Client<R>, ClientError> {
+        Self::connect_with_tls(runtime, config, R::TlsConfig::default()).await
+    }
+
+    /// Like [`connect`](Self::connect), with the runtime's TLS settings for `https` and
+    /// `wss` (custom trusted roots, client certificates).
+    pub async fn connect_with_tls(
+        runtime: R,
+        config: ClientConfig,
+        tls: R::TlsConfig,
+    ) -> Result<Client<R>, ClientError> {
         let now = runtime.now();
         let seed = getrandom::u64().unwrap_or(0x5eed_5eed_5eed_5eed);
         let mut machine = Machine::new(config, now, seed)?;
@@ -123,6 +133,7 @@ impl<R: Runtime> Client<R> {
             sockets: Vec::new(),
             closing: Vec::new(),
             pool: Arc::new(Pool::default()),
+            tls,
             timer: None,
             deadline: None,
             finished: None,
@@ -283,6 +294,7 @@ struct Driver<R: Runtime> {
     sockets: Vec<(RequestId, Ws<R::ClientWebSocket>)>,
     closing: Vec<R::ClientWebSocket>,
     pool: Arc<Pool<R>>,
+    tls: R::TlsConfig,
     timer: Option<R::Timer>,
     deadline: Option<Instant>,
     finished: Option<Instant>,
@@ -472,9 +484,10 @@ impl<R: Runtime> Driver<R> {
     fn http(&mut self, id: RequestId, request: HttpRequest) {
         let runtime = self.runtime.clone();
         let pool = Arc::clone(&self.pool);
+        let tls = self.tls.clone();
         let tx = self.inputs_tx.clone();
         let (task, handle) = abortable(async move {
-            let result = perform(&runtime, &pool, request).await;
+            let result = perform(&runtime, &pool, &tls, request).await;
             let _ = tx.send(Input::Response(id, result));
         });
         self.requests.insert(id, handle);
@@ -485,6 +498,7 @@ impl<R: Runtime> Driver<R> {
 
     fn ws_connect(&mut self, id: RequestId, uri: http::Uri, headers: http::HeaderMap) {
         let runtime = self.runtime.clone();
+        let tls = self.tls.clone();
         let tx = self.inputs_tx.clone();
         let (task, handle) = abortable(async move {
             let input = match websocket_request(&uri, headers) {
@@ -492,7 +506,7 @@ impl<R: Runtime> Driver<R> {
                     let config = tungstenite::protocol::WebSocketConfig::default()
                         .read_buffer_size(16 * 1024)
                         .write_buffer_size(0);
-                    match runtime.connect_websocket(request, config).await {
+                    match runtime.connect_websocket(request, config, &tls).await {
                         Ok(ws) => Input::WsConnected(id, ws),
                         Err(tungstenite::Error::Http(response)) => {
                             let (parts, body) = response.into_parts();
@@ -646,9 +660,14 @@ impl<R: Runtime> Pool<R> {
         }
     }
 
-    async fn connect(&self, runtime: &R, key: &(String, u16, bool)) -> Result<Sender, String> {
+    async fn connect(
+        &self,
+        runtime: &R,
+        tls: &R::TlsConfig,
+        key: &(String, u16, bool),
+    ) -> Result<Sender, String> {
         let io = runtime
-            .connect_http(key.0.clone(), key.1, key.2)
+            .connect_http(key.0.clone(), key.1, key.2, tls)
             .await
             .map_err(|e| format!("cannot connect to {}:{}: {e}", key.0, key.1))?;
         let (sender, connection) = hyper::client::conn::http1::handshake(io)
@@ -664,6 +683,7 @@ impl<R: Runtime> Pool<R> {
 async fn perform<R: Runtime>(
     runtime: &R,
     pool: &Pool<R>,
+    tls: &R::TlsConfig,
     request: HttpRequest,
 ) -> Result<Response, String> {
     let uri = request.uri;
@@ -673,7 +693,7 @@ async fn perform<R: Runtime>(
     let key = (host, port, secure);
     let mut sender = match pool.take(&key) {
         Some(s) => s,
-        None => pool.connect(runtime, &key).await?,
+        None => pool.connect(runtime, tls, &key).await?,
     };
     std::future::poll_fn(|cx| sender.poll_ready(cx))
         .await

@@ -51,6 +51,9 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     type ClientWebSocket: WebSocketIo;
     /// A connection for hyper's HTTP/1 client (TCP, possibly TLS).
     type ClientIo: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static;
+    /// The client's TLS settings (trusted roots, client certificates...); the default
+    /// trusts the usual public roots, when the binding has TLS support.
+    type TlsConfig: Clone + Default + Send + Sync + Unpin + 'static;
 
     /// The current time.
     fn now(&self) -> Instant;
@@ -81,12 +84,14 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
         host: String,
         port: u16,
         secure: bool,
+        tls: &Self::TlsConfig,
     ) -> impl Future<Output = io::Result<Self::ClientIo>> + Send;
     /// Opens a WebSocket client connection to `request`'s URI (TLS for `wss`).
     fn connect_websocket(
         &self,
         request: http::Request<()>,
         config: WebSocketConfig,
+        tls: &Self::TlsConfig,
     ) -> impl Future<Output = Result<Self::ClientWebSocket, tungstenite::Error>> + Send;
 }
 

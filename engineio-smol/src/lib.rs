@@ -63,6 +63,9 @@ pub mod blocking;
 mod io_adapter;
 pub use io_adapter::HyperIo;
 
+mod net;
+pub use net::{ClientStream, TlsConfig};
+
 /// An Engine.IO server on smol.
 pub type EngineIo<H> = engineio_hyper::server::EngineIo<H, Smol>;
 
@@ -86,6 +89,12 @@ pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
     Client::connect(Smol, config).await
 }
 
+/// Connects with explicit options and TLS settings (for `https`/`wss` servers with
+/// private roots or client certificates; needs the `rustls` feature to be useful).
+pub async fn connect_with_tls(config: ClientConfig, tls: TlsConfig) -> Result<Client, ClientError> {
+    Client::connect_with_tls(Smol, config, tls).await
+}
+
 /// The smol [`Runtime`]: tasks on smol's global executor, `async_io` timers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
@@ -107,8 +116,9 @@ impl Timer for SmolSleep {
 impl Runtime for Smol {
     type Timer = SmolSleep;
     type WebSocket = async_tungstenite::WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
-    type ClientWebSocket = async_tungstenite::WebSocketStream<TcpStream>;
-    type ClientIo = FuturesIo<TcpStream>;
+    type ClientWebSocket = async_tungstenite::WebSocketStream<ClientStream>;
+    type ClientIo = FuturesIo<ClientStream>;
+    type TlsConfig = TlsConfig;
 
     fn now(&self) -> Instant {
         Instant::now()
@@ -157,32 +167,24 @@ impl Runtime for Smol {
         host: String,
         port: u16,
         secure: bool,
+        tls: &TlsConfig,
     ) -> io::Result<Self::ClientIo> {
-        if secure {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "https is not supported by this build of engineio-smol",
-            ));
-        }
-        let stream = TcpStream::connect((host.as_str(), port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(FuturesIo::new(stream))
+        Ok(FuturesIo::new(
+            net::connect(&host, port, secure, tls).await?,
+        ))
     }
 
     async fn connect_websocket(
         &self,
         request: http::Request<()>,
         config: WebSocketConfig,
+        tls: &TlsConfig,
     ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
-        let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
-        let port = request.uri().port_u16().unwrap_or(80);
-        if request.uri().scheme_str() == Some("wss") {
-            return Err(tungstenite::Error::Url(
-                tungstenite::error::UrlError::TlsFeatureNotEnabled,
-            ));
-        }
-        let stream = TcpStream::connect((host.as_str(), port)).await?;
-        stream.set_nodelay(true)?;
+        let uri = request.uri();
+        let secure = uri.scheme_str() == Some("wss");
+        let host = uri.host().unwrap_or("localhost").to_owned();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let stream = net::connect(&host, port, secure, tls).await?;
         let (ws, _response) =
             async_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
         Ok(ws)

@@ -57,7 +57,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -65,7 +64,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// The runtime-agnostic HTTP/WebSocket layer this crate builds on.
@@ -78,6 +77,9 @@ pub use engineio_hyper::{Runtime, Timer};
 /// The protocol core.
 pub use engineio_proto as proto;
 pub use engineio_proto::{CloseReason, Message, SendError, Sid, Transport};
+
+mod net;
+pub use net::{ClientStream, TlsConfig};
 
 /// An Engine.IO server on tokio.
 pub type EngineIo<H> = engineio_hyper::server::EngineIo<H, Tokio>;
@@ -102,6 +104,12 @@ pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
     Client::connect(Tokio, config).await
 }
 
+/// Connects with explicit options and TLS settings (for `https`/`wss` servers with
+/// private roots or client certificates; needs the `rustls` feature to be useful).
+pub async fn connect_with_tls(config: ClientConfig, tls: TlsConfig) -> Result<Client, ClientError> {
+    Client::connect_with_tls(Tokio, config, tls).await
+}
+
 /// The tokio [`Runtime`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
@@ -123,9 +131,9 @@ impl Timer for TokioSleep {
 impl Runtime for Tokio {
     type Timer = TokioSleep;
     type WebSocket = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-    type ClientWebSocket =
-        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
-    type ClientIo = TokioIo<TcpStream>;
+    type ClientWebSocket = tokio_tungstenite::WebSocketStream<ClientStream>;
+    type ClientIo = TokioIo<ClientStream>;
+    type TlsConfig = TlsConfig;
 
     fn now(&self) -> Instant {
         Instant::now()
@@ -171,25 +179,24 @@ impl Runtime for Tokio {
         host: String,
         port: u16,
         secure: bool,
+        tls: &TlsConfig,
     ) -> io::Result<Self::ClientIo> {
-        if secure {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "https is not supported by this build of engineio-tokio",
-            ));
-        }
-        let stream = TcpStream::connect((host.as_str(), port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(TokioIo::new(stream))
+        Ok(TokioIo::new(net::connect(&host, port, secure, tls).await?))
     }
 
     async fn connect_websocket(
         &self,
         request: http::Request<()>,
         config: WebSocketConfig,
+        tls: &TlsConfig,
     ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
+        let uri = request.uri();
+        let secure = uri.scheme_str() == Some("wss");
+        let host = uri.host().unwrap_or("localhost").to_owned();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let stream = net::connect(&host, port, secure, tls).await?;
         let (ws, _response) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
         Ok(ws)
     }
 }
@@ -201,7 +208,6 @@ impl Runtime for Tokio {
 /// address given to the connect handler ([`ConnectRequest::peer_addr`]). Everything that
 /// is not Engine.IO or a static file gets 404.
 pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io::Result<()> {
-    let engine = Arc::new(engine);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -218,8 +224,11 @@ pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io
             Err(e) => return Err(e),
         };
         let _ = stream.set_nodelay(true);
-        let engine = Arc::clone(&engine);
-        tokio::spawn(serve_connection(stream, peer, engine));
+        tokio::spawn(serve_connection(
+            stream,
+            PeerAddr::new(peer),
+            engine.clone(),
+        ));
     }
 }
 
@@ -236,24 +245,32 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-async fn serve_connection<H: Handler>(
-    stream: TcpStream,
-    peer: SocketAddr,
-    engine: Arc<EngineIo<H>>,
-) {
+/// Serves one accepted connection (any byte stream: a `TcpStream`, a TLS stream from
+/// your own acceptor...) until the client closes it. `peer` reaches the connect handler and
+/// says whether the connection is secure (for the same-origin check).
+///
+/// This is what [`serve`] runs for each TCP connection; use it to add TLS on the server:
+/// accept with `tokio_rustls::TlsAcceptor`, then call this with the TLS stream and
+/// `PeerAddr { addr, secure: true }`.
+pub async fn serve_connection<I, H>(io: I, peer: PeerAddr, engine: EngineIo<H>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    H: Handler,
+{
+    let engine = Arc::new(engine);
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(PeerAddr::new(peer));
+            request.extensions_mut().insert(peer);
             let engine = Arc::clone(&engine);
             async move { Ok::<_, Infallible>(engine.handle(request).await) }
         });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     if let Err(e) = connection.await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        tracing::debug!(peer = %peer.addr, error = %e, "connection ended with an error");
     }
 }
 
