@@ -17,6 +17,7 @@
 pub mod client;
 pub mod runtime;
 pub mod server;
+pub mod tls;
 mod ws;
 
 pub use engineio_proto as proto;

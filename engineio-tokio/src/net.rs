@@ -7,58 +7,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// TLS settings of the client (the runtime's [`Runtime::TlsConfig`](crate::Runtime)).
-///
-/// The default trusts the Mozilla root certificates shipped by `webpki-roots` (with the
-/// `rustls` feature). [`TlsConfig::with_rustls`] uses your own `rustls::ClientConfig`:
-/// private roots, client certificates, ALPN...
-#[derive(Clone, Default)]
-pub struct TlsConfig {
-    #[cfg(feature = "rustls")]
-    client: Option<std::sync::Arc<rustls::ClientConfig>>,
-}
-
-impl std::fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConfig").finish_non_exhaustive()
-    }
-}
-
-#[cfg(feature = "rustls")]
-impl TlsConfig {
-    /// Uses this rustls client configuration for `https` and `wss`.
-    pub fn with_rustls(config: std::sync::Arc<rustls::ClientConfig>) -> Self {
-        TlsConfig {
-            client: Some(config),
-        }
-    }
-
-    fn client(&self) -> std::sync::Arc<rustls::ClientConfig> {
-        static DEFAULT: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
-            std::sync::OnceLock::new();
-        match &self.client {
-            Some(c) => c.clone(),
-            None => DEFAULT
-                .get_or_init(|| {
-                    let roots = rustls::RootCertStore::from_iter(
-                        webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
-                    );
-                    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-                    std::sync::Arc::new(
-                        rustls::ClientConfig::builder_with_provider(provider)
-                            .with_safe_default_protocol_versions()
-                            .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-                            .unwrap_or_else(|_| {
-                                rustls::ClientConfig::builder()
-                                    .with_root_certificates(rustls::RootCertStore::empty())
-                                    .with_no_client_auth()
-                            }),
-                    )
-                })
-                .clone(),
-        }
-    }
-}
+pub use engineio_hyper::tls::TlsConfig;
 
 /// A client connection: plain TCP or TLS.
 #[derive(Debug)]
@@ -84,19 +33,15 @@ pub(crate) async fn connect(
     }
     #[cfg(feature = "rustls")]
     {
-        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let connector = tokio_rustls::TlsConnector::from(tls.client());
+        let name = TlsConfig::server_name(host)?;
+        let connector = tokio_rustls::TlsConnector::from(tls.rustls_config());
         let tls_stream = connector.connect(name, stream).await?;
         Ok(ClientStream::Tls(Box::new(tls_stream)))
     }
     #[cfg(not(feature = "rustls"))]
     {
         let _ = tls;
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "https and wss need the `rustls` feature of engineio-tokio",
-        ))
+        Err(engineio_hyper::tls::unsupported("engineio-tokio"))
     }
 }
 

@@ -1,0 +1,80 @@
+//! The benchmark server on smol (see `docs/benchmarks.md`): the same echo server as
+//! `engineio-tokio`'s `bench_server`: 127.0.0.1:$PORT (default 3000), path `/engine.io/`,
+//! ping interval 25 s, ping timeout 20 s, max payload 1,000,000, polling and WebSocket
+//! with upgrades.
+//!
+//! Every message is sent back unchanged, except the text `__broadcast__<payload>`, which
+//! sends `<payload>` to every live session.
+//!
+//! `THREADS` sets the executor threads of smol's global executor (default 1; it becomes
+//! `SMOL_THREADS` unless that is set). The accept loop runs on the executor too; the main
+//! thread only waits for it.
+//!
+//! ```sh
+//! cargo build --release -p engineio-smol --example bench_server
+//! THREADS=1 PORT=3000 taskset -c 0 target/release/examples/bench_server
+//! ```
+use std::sync::OnceLock;
+
+use engineio_smol::{Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Smol, Socket};
+
+/// The server, reachable from the handler for broadcasts.
+static ENGINE: OnceLock<EngineIo<Echo>> = OnceLock::new();
+
+const BROADCAST: &str = "__broadcast__";
+
+struct Echo;
+
+impl Handler for Echo {
+    type Data = ();
+
+    async fn on_connect(&self, _request: &ConnectRequest<'_>) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    fn on_message(&self, socket: &Socket<()>, message: Message) {
+        if let Some(payload) = message.as_text().and_then(|t| t.strip_prefix(BROADCAST)) {
+            let payload = Message::from(payload);
+            if let Some(engine) = ENGINE.get() {
+                for session in engine.sockets() {
+                    // A session that closed meanwhile, or whose queue is full, misses it.
+                    let _ = session.send(payload.clone());
+                }
+            }
+        } else if let Err(e) = socket.send(message) {
+            tracing::warn!(sid = %socket.sid(), error = %e, "echo failed");
+        }
+    }
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> std::io::Result<()> {
+    let port: u16 = env_or("PORT", 3000);
+    let threads: usize = env_or("THREADS", 1).max(1);
+    if std::env::var_os("SMOL_THREADS").is_none() {
+        // SAFETY: nothing else runs yet (first statement touching the environment, before
+        // any thread is spawned), so no other thread reads the environment meanwhile.
+        unsafe { std::env::set_var("SMOL_THREADS", threads.to_string()) };
+    }
+    let mut config = Config::default();
+    config.engine.path = "/engine.io/".to_owned();
+    config.engine.ping_interval = std::time::Duration::from_secs(25);
+    config.engine.ping_timeout = std::time::Duration::from_secs(20);
+    config.engine.max_payload = 1_000_000;
+    config.engine.transports.polling = true;
+    config.engine.transports.websocket = true;
+    config.engine.allow_upgrades = true;
+    let engine = EngineIo::new(Smol, Echo, config).expect("valid configuration");
+    let _ = ENGINE.set(engine.clone());
+    eprintln!("engineio-smol bench_server on 127.0.0.1:{port} (threads={threads})");
+    smol::block_on(smol::spawn(engineio_smol::listen(
+        ("127.0.0.1", port),
+        engine,
+    )))
+}
