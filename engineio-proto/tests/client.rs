@@ -1569,3 +1569,124 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------ close races
+
+/// Drives a polling client by hand through its handshake; returns the long-poll GET's id.
+fn handshaken_polling_client(now: Instant) -> (Client, engineio_proto::RequestId) {
+    let mut config = ClientConfig::new("http://localhost:3000").unwrap();
+    config.transports = vec![Transport::Polling];
+    let mut client = Client::new(config, now, 7).unwrap();
+    client.connect(now);
+    let Some(ClientAction::HttpRequest { id, .. }) = client.poll_action() else {
+        panic!("handshake request expected")
+    };
+    client.handle_response(
+        now,
+        id,
+        Ok(Response {
+            status: StatusCode::OK,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(
+                br#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#,
+            ),
+        }),
+    );
+    let mut get = None;
+    while let Some(action) = client.poll_action() {
+        if let ClientAction::HttpRequest { id, request } = action {
+            assert_eq!(request.method, Method::GET);
+            get = Some(id);
+        }
+    }
+    (client, get.expect("a long-poll GET"))
+}
+
+/// Found by the interop run against Node: closing over polling while the long-poll GET
+/// came back made the client start a new GET, which Node (having closed the session on
+/// the POSTed close packet) refused with 400; the client then reported a transport
+/// error instead of its own close.
+#[test]
+fn closing_over_polling_starts_no_new_get_and_ignores_a_refused_one() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let (mut client, get) = handshaken_polling_client(now);
+    client.close(now);
+    let mut post = None;
+    while let Some(action) = client.poll_action() {
+        if let ClientAction::HttpRequest { id, request } = action {
+            assert_eq!(request.method, Method::POST, "no new GET while closing");
+            assert_eq!(&request.body[..], b"1");
+            post = Some(id);
+        }
+    }
+    let post = post.expect("the close POST");
+    // The parked GET comes back with a noop: still no new GET.
+    client.handle_response(
+        now,
+        get,
+        Ok(Response {
+            status: StatusCode::OK,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(b"6"),
+        }),
+    );
+    while let Some(action) = client.poll_action() {
+        assert!(
+            !matches!(action, ClientAction::HttpRequest { .. }),
+            "no request after the close: {action:?}"
+        );
+    }
+    client.handle_response(
+        now,
+        post,
+        Ok(Response {
+            status: StatusCode::OK,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(b"ok"),
+        }),
+    );
+    let events: Vec<_> = std::iter::from_fn(|| client.poll_action()).collect();
+    assert!(
+        events.contains(&ClientAction::Event(ClientEvent::Disconnected(
+            CloseReason::ClientClose
+        ))),
+        "{events:?}"
+    );
+
+    // The same with the GET refused (the server closed first): still a client close.
+    let (mut client, get) = handshaken_polling_client(now);
+    client.close(now);
+    let post = std::iter::from_fn(|| client.poll_action())
+        .find_map(|a| match a {
+            ClientAction::HttpRequest { id, .. } => Some(id),
+            _ => None,
+        })
+        .unwrap();
+    client.handle_response(
+        now,
+        get,
+        Ok(Response {
+            status: StatusCode::BAD_REQUEST,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(br#"{"code":1,"message":"Session ID unknown"}"#),
+        }),
+    );
+    assert!(client.is_connected() || !client.is_closed());
+    client.handle_response(
+        now,
+        post,
+        Ok(Response {
+            status: StatusCode::OK,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(b"ok"),
+        }),
+    );
+    let events: Vec<_> = std::iter::from_fn(|| client.poll_action()).collect();
+    assert!(
+        events.contains(&ClientAction::Event(ClientEvent::Disconnected(
+            CloseReason::ClientClose
+        ))),
+        "{events:?}"
+    );
+}

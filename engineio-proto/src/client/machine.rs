@@ -836,6 +836,17 @@ impl Client {
             return;
         };
         let Some(id) = get.take() else { return };
+        let closing = matches!(&self.phase, Phase::Open(conn) if conn.closing != Closing::No);
+        let failed = match &result {
+            Ok(r) => r.status != StatusCode::OK,
+            Err(_) => true,
+        };
+        if closing && failed {
+            // We are closing: the server may already have dropped the session and
+            // refused this GET. The close POST's answer (or its timeout) ends the session
+            // as a client close.
+            return;
+        }
         let response = match result {
             Ok(r) => r,
             Err(e) => {
@@ -949,7 +960,9 @@ impl Client {
                     }
                     return;
                 }
-                if get.is_none() && closing != Closing::Sent {
+                // No new long-poll once a close is under way: the server may close the
+                // session before it sees the GET, which would then fail for nothing.
+                if get.is_none() && closing == Closing::No {
                     let id = self.http(Method::GET, Some(sid), Bytes::new());
                     if let Some(Link::Polling { get, .. }) = self.link_mut() {
                         *get = Some(id);
