@@ -23,7 +23,6 @@ use engineio_proto::{
 use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::future::{AbortHandle, abortable};
-use futures_util::task::AtomicWaker;
 use http::{HeaderValue, header};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::mpsc;
@@ -32,7 +31,7 @@ pub use engineio_proto::client::{
     ClientConfig, ConfigError, ConnectError, OfflinePolicy, ReconnectConfig,
 };
 
-use crate::runtime::{Runtime, Timer};
+use crate::runtime::{DeadlineTimer, Runtime, Wakeup};
 use crate::ws::{Incoming, from_tungstenite, send_close, to_tungstenite, transport_end};
 
 /// The largest HTTP response body the client reads (a long-poll answer can hold many
@@ -68,7 +67,7 @@ pub enum ClientError {
 
 struct Shared {
     machine: Mutex<Machine>,
-    waker: AtomicWaker,
+    wakeup: Wakeup,
 }
 
 impl Shared {
@@ -119,7 +118,7 @@ impl<R: Runtime> Client<R> {
         machine.connect(now);
         let shared = Arc::new(Shared {
             machine: Mutex::new(machine),
-            waker: AtomicWaker::new(),
+            wakeup: Wakeup::default(),
         });
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
@@ -134,8 +133,7 @@ impl<R: Runtime> Client<R> {
             closing: Vec::new(),
             pool: Arc::new(Pool::default()),
             tls,
-            timer: None,
-            deadline: None,
+            timer: DeadlineTimer::default(),
             finished: None,
         };
         runtime.spawn(driver);
@@ -196,7 +194,7 @@ impl<R: Runtime> Client<R> {
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
         let result = self.shared.lock().send(message);
         if result.is_ok() {
-            self.shared.waker.wake();
+            self.shared.wakeup.wake();
         }
         result
     }
@@ -205,7 +203,7 @@ impl<R: Runtime> Client<R> {
     pub fn send_json<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<(), SendError> {
         let result = self.shared.lock().send_json(value);
         if result.is_ok() {
-            self.shared.waker.wake();
+            self.shared.wakeup.wake();
         }
         result
     }
@@ -236,7 +234,7 @@ impl<R: Runtime> Client<R> {
     pub fn close(&self) {
         let now = self.runtime.now();
         self.shared.lock().close(now);
-        self.shared.waker.wake();
+        self.shared.wakeup.wake();
     }
 
     /// Closes the connection and waits until it has ended; returns why it ended.
@@ -263,7 +261,7 @@ impl<R: Runtime> Drop for Client<R> {
             machine.close(now);
         }
         drop(machine);
-        self.shared.waker.wake();
+        self.shared.wakeup.wake();
     }
 }
 
@@ -295,8 +293,7 @@ struct Driver<R: Runtime> {
     closing: Vec<R::ClientWebSocket>,
     pool: Arc<Pool<R>>,
     tls: R::TlsConfig,
-    timer: Option<R::Timer>,
-    deadline: Option<Instant>,
+    timer: DeadlineTimer<R::Timer>,
     finished: Option<Instant>,
 }
 
@@ -505,7 +502,7 @@ impl<R: Runtime> Driver<R> {
                 Ok(request) => {
                     let config = tungstenite::protocol::WebSocketConfig::default()
                         .read_buffer_size(16 * 1024)
-                        .write_buffer_size(0);
+                        .write_buffer_size(64 * 1024);
                     match runtime.connect_websocket(request, config, &tls).await {
                         Ok(ws) => Input::WsConnected(id, ws),
                         Err(tungstenite::Error::Http(response)) => {
@@ -537,22 +534,9 @@ impl<R: Runtime> Driver<R> {
             Some(linger) => Some(linger),
             None => self.shared.lock().poll_timeout(),
         };
-        if deadline != self.deadline {
-            self.deadline = deadline;
-            if let Some(d) = deadline {
-                match &mut self.timer {
-                    Some(t) => t.reset(d),
-                    None => self.timer = Some(self.runtime.timer(d)),
-                }
-            }
-        }
-        let (Some(_), Some(timer)) = (self.deadline, &mut self.timer) else {
-            return false;
-        };
-        if timer.poll_expired(cx).is_pending() {
+        if !self.timer.expired(&self.runtime, deadline, cx) {
             return false;
         }
-        self.deadline = None;
         if self.finished.is_some() {
             self.closing.clear();
             self.sockets.clear();
@@ -569,7 +553,7 @@ impl<R: Runtime> Future for Driver<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.shared.waker.register(cx.waker());
+        this.shared.wakeup.enter(cx);
         loop {
             let mut progress = this.inputs(cx);
             progress |= this.write(cx);
@@ -593,9 +577,10 @@ impl<R: Runtime> Future for Driver<R> {
                 continue;
             }
             if this.finished.is_some() && this.closing.is_empty() {
+                this.shared.wakeup.exit();
                 return Poll::Ready(());
             }
-            if !progress {
+            if !progress && !this.shared.wakeup.idle() {
                 return Poll::Pending;
             }
         }

@@ -100,3 +100,113 @@ pub(crate) async fn sleep_until<R: Runtime>(runtime: &R, deadline: Instant) {
     let mut timer = runtime.timer(deadline);
     std::future::poll_fn(|cx| timer.poll_expired(cx)).await
 }
+
+/// One driver's timer, moved to the state machine's next deadline.
+///
+/// The runtime's timer is polled only when its deadline changed (to register the waker)
+/// and the clock is read to tell when the deadline has passed: polling a timer on every
+/// wake-up of a busy connection costs more than the rest of the work.
+pub(crate) struct DeadlineTimer<T> {
+    timer: Option<T>,
+    deadline: Option<Instant>,
+    registered: bool,
+}
+
+impl<T: Timer> Default for DeadlineTimer<T> {
+    fn default() -> Self {
+        DeadlineTimer {
+            timer: None,
+            deadline: None,
+            registered: false,
+        }
+    }
+}
+
+impl<T: Timer> DeadlineTimer<T> {
+    /// Follows `deadline`; true (once) when it has passed.
+    pub(crate) fn expired<R: Runtime<Timer = T>>(
+        &mut self,
+        runtime: &R,
+        deadline: Option<Instant>,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        if deadline != self.deadline {
+            self.deadline = deadline;
+            self.registered = false;
+            if let Some(d) = deadline {
+                match &mut self.timer {
+                    Some(t) => t.reset(d),
+                    None => self.timer = Some(runtime.timer(d)),
+                }
+            }
+        }
+        let (Some(d), Some(timer)) = (self.deadline, &mut self.timer) else {
+            return false;
+        };
+        if runtime.now() >= d {
+            self.deadline = None;
+            return true;
+        }
+        if !self.registered {
+            // Registers the waker; it stays registered until the deadline moves.
+            if timer.poll_expired(cx).is_ready() {
+                self.deadline = None;
+                return true;
+            }
+            self.registered = true;
+        }
+        false
+    }
+}
+
+/// Wakes a driver from other tasks, without waking it for work it is already doing.
+///
+/// A handle that queues work (a send, an HTTP request) calls [`wake`](Self::wake). While
+/// the driver is inside its poll it will see that work anyway, so waking its task again
+/// would only cost a spurious poll (a read system call that returns `WouldBlock`). Before
+/// going idle the driver checks whether work arrived meanwhile
+/// ([`idle`](Self::idle)); with sequentially consistent flags one side always sees the
+/// other, so no wake-up is lost.
+#[derive(Default)]
+pub(crate) struct Wakeup {
+    waker: futures_util::task::AtomicWaker,
+    driving: std::sync::atomic::AtomicBool,
+    pending: std::sync::atomic::AtomicBool,
+}
+
+impl Wakeup {
+    /// Work was queued for the driver.
+    pub(crate) fn wake(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.pending.store(true, SeqCst);
+        if !self.driving.load(SeqCst) {
+            self.waker.wake();
+        }
+    }
+
+    /// The driver's poll starts.
+    pub(crate) fn enter(&self, cx: &Context<'_>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.waker.register(cx.waker());
+        self.driving.store(true, SeqCst);
+        self.pending.store(false, SeqCst);
+    }
+
+    /// The driver made no progress and would return `Pending`: true when work arrived
+    /// meanwhile and it must go on instead.
+    pub(crate) fn idle(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.driving.store(false, SeqCst);
+        if self.pending.swap(false, SeqCst) {
+            self.driving.store(true, SeqCst);
+            return true;
+        }
+        false
+    }
+
+    /// The driver finished for good.
+    pub(crate) fn exit(&self) {
+        self.driving
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}

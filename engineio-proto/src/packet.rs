@@ -310,11 +310,14 @@ impl Packet {
     }
 
     /// The packet's text form as one string (`b<base64>` for binary messages).
+    #[allow(unsafe_code)]
     pub fn to_text(&self) -> Utf8Bytes {
         let mut out = BytesMut::with_capacity(self.text_len_hint());
         self.write_text(&mut out);
-        // write_text only writes ASCII around UTF-8 data.
-        Utf8Bytes::try_from(out.freeze()).unwrap_or_default()
+        // SAFETY: write_text writes ASCII (type digits, base64, JSON with an ASCII sid)
+        // around data that is itself UTF-8 (a text message's `Utf8Bytes`), so the whole
+        // buffer is UTF-8. Checking again would cost a pass over every outgoing message.
+        unsafe { Utf8Bytes::from_bytes_unchecked(out.freeze()) }
     }
 
     /// Appends the packet's text form to `out`.

@@ -20,7 +20,7 @@ use futures_sink::Sink;
 
 use super::Shared;
 use super::socket::{Handler, Reply, Socket};
-use crate::runtime::{Runtime, Timer};
+use crate::runtime::{DeadlineTimer, Runtime};
 use crate::ws::{Incoming, from_tungstenite, send_close, to_tungstenite, transport_end};
 
 /// How long a closing WebSocket may take to flush its close frame once the session ended.
@@ -48,8 +48,7 @@ pub(crate) struct Driver<H: Handler, R: Runtime> {
     out: VecDeque<tungstenite::Message>,
     /// WebSockets being closed (close frame sent, flushing).
     closing: Vec<R::WebSocket>,
-    timer: Option<R::Timer>,
-    deadline: Option<Instant>,
+    timer: DeadlineTimer<R::Timer>,
     needs_flush: bool,
     finished: Option<Instant>,
 }
@@ -62,8 +61,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             slot: Slot::Empty,
             out: VecDeque::new(),
             closing: Vec::new(),
-            timer: None,
-            deadline: None,
+            timer: DeadlineTimer::default(),
             needs_flush: false,
             finished: None,
         }
@@ -264,22 +262,9 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             Some(linger) => Some(linger),
             None => self.socket.lock().session.poll_timeout(),
         };
-        if deadline != self.deadline {
-            self.deadline = deadline;
-            if let Some(d) = deadline {
-                match &mut self.timer {
-                    Some(t) => t.reset(d),
-                    None => self.timer = Some(self.shared.runtime.timer(d)),
-                }
-            }
-        }
-        let (Some(_), Some(timer)) = (self.deadline, &mut self.timer) else {
-            return false;
-        };
-        if timer.poll_expired(cx).is_pending() {
+        if !self.timer.expired(&self.shared.runtime, deadline, cx) {
             return false;
         }
-        self.deadline = None;
         if self.finished.is_some() {
             // Lingering is over: drop whatever is still open or closing.
             self.closing.clear();
@@ -319,7 +304,7 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.socket.shared.waker.register(cx.waker());
+        this.socket.shared.wakeup.enter(cx);
         loop {
             let mut progress = this.attach();
             progress |= this.write_out(cx);
@@ -330,9 +315,10 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
             progress |= this.poll_timer(cx);
             this.flush(cx);
             if this.finished.is_some() && !this.blocked() && this.closing.is_empty() {
+                this.socket.shared.wakeup.exit();
                 return Poll::Ready(());
             }
-            if !progress {
+            if !progress && !this.socket.shared.wakeup.idle() {
                 return Poll::Pending;
             }
         }

@@ -94,6 +94,9 @@ impl SidGenerator for OsSidGenerator {
     }
 }
 
+/// Bytes of frames tungstenite buffers before writing without waiting for a flush.
+const WS_WRITE_BUFFER: usize = 64 * 1024;
+
 pub(crate) struct Shared<H: Handler, R: Runtime> {
     pub(crate) server: Server,
     pub(crate) handler: H,
@@ -149,9 +152,11 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
         // Let the protocol see messages just over the limit (to answer them with 1009 and a
         // typed reason); anything larger is cut off by tungstenite itself.
         let limit = config.engine.max_payload.saturating_add(1);
+        // Frames queue in tungstenite's write buffer and go out with the driver's one flush
+        // per wake-up (a write buffer of 0 would cost one write system call per message).
         let mut ws_config = tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(config.websocket_read_buffer.max(256))
-            .write_buffer_size(0)
+            .write_buffer_size(WS_WRITE_BUFFER)
             .max_message_size(Some(limit))
             .max_frame_size(Some(limit));
         ws_config.accept_unmasked_frames = false;

@@ -136,7 +136,7 @@ where
                         replies: Vec::new(),
                         new_ws: None,
                     }),
-                    waker: Default::default(),
+                    wakeup: Default::default(),
                     data,
                     now: Box::new(move || runtime.now()),
                 }),

@@ -11,7 +11,6 @@ use engineio_proto::server::{HandshakeRequest, Rejection, Session};
 use engineio_proto::{
     CloseReason, Message, RequestId, Response, SendError, Sid, Transport, TransportEnd,
 };
-use futures_util::task::AtomicWaker;
 use http::HeaderMap;
 use tokio::sync::oneshot;
 
@@ -120,7 +119,7 @@ pub(crate) struct SocketShared<D> {
     pub(crate) sid: Sid,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) state: Mutex<SessionState>,
-    pub(crate) waker: AtomicWaker,
+    pub(crate) wakeup: crate::runtime::Wakeup,
     pub(crate) data: D,
     pub(crate) now: Box<dyn Fn() -> std::time::Instant + Send + Sync>,
 }
@@ -157,7 +156,7 @@ impl<D> Socket<D> {
     }
 
     fn wake(&self) {
-        self.shared.waker.wake();
+        self.shared.wakeup.wake();
     }
 
     /// The session id.
