@@ -177,8 +177,9 @@ pub const RECORD_SEPARATOR: u8 = 0x1e;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
-    /// `0{json}`: the handshake, from server to client.
-    Open(Handshake),
+    /// `0{json}`: the handshake, from server to client (boxed: it is sent once per
+    /// session, and keeping it out of line keeps every other packet small).
+    Open(Box<Handshake>),
     /// `1`: close the session.
     Close,
     /// `2` or `2probe`.
@@ -241,7 +242,7 @@ impl Packet {
             len: data.len(),
         };
         match packet_type {
-            PacketType::Open => Handshake::from_json(data).map(Packet::Open),
+            PacketType::Open => Handshake::from_json(data).map(|hs| Packet::Open(Box::new(hs))),
             PacketType::Message => Ok(Packet::text(
                 // The type digit is one ASCII byte, so index 1 is a char boundary.
                 text.slice(1..text.len()).unwrap_or_default(),

@@ -35,7 +35,7 @@ fn arb_handshake() -> impl Strategy<Value = Handshake> {
 /// Any packet. `text` is the strategy for text message bodies.
 fn arb_packet(text: BoxedStrategy<String>) -> impl Strategy<Value = Packet> {
     prop_oneof![
-        arb_handshake().prop_map(Packet::Open),
+        arb_handshake().prop_map(|hs| Packet::Open(Box::new(hs))),
         Just(Packet::Close),
         any::<bool>().prop_map(|probe| Packet::Ping { probe }),
         any::<bool>().prop_map(|probe| Packet::Pong { probe }),

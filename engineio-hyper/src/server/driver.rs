@@ -196,7 +196,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             progress = true;
             match action {
                 Action::Respond { request, response } => {
-                    self.reply(request, Reply::Response(response));
+                    self.reply(request, Reply::Response(*response));
                 }
                 Action::AcceptWebSocket { request, headers } => {
                     self.slot = Slot::Pending { id: request };

@@ -386,7 +386,7 @@ impl Client {
                 match Packet::decode_ws(message) {
                     Ok(Packet::Open(hs)) => {
                         self.timers.stop(Timer::Connect);
-                        self.open_session(now, hs, Link::WebSocket { ws });
+                        self.open_session(now, *hs, Link::WebSocket { ws });
                     }
                     Ok(other) => self.connect_failed(
                         now,
@@ -767,7 +767,7 @@ impl Client {
             }
         };
         let hs = match packets.next() {
-            Some(Ok(Packet::Open(hs))) => hs,
+            Some(Ok(Packet::Open(hs))) => *hs,
             Some(Ok(other)) => {
                 let error = ConnectError::InvalidHandshake(ProtocolError::UnexpectedPacket {
                     packet_type: other.packet_type(),

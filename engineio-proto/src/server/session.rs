@@ -28,8 +28,9 @@ pub enum Action {
     Respond {
         /// The request to answer.
         request: RequestId,
-        /// The response.
-        response: Response,
+        /// The response (boxed: answers are rare on a WebSocket session, and keeping them
+        /// out of line keeps every queued action small).
+        response: Box<Response>,
     },
     /// Complete the WebSocket handshake (101) of request `request`, adding `headers` to
     /// the 101 response. From now on the WebSocket is named by the same id.
@@ -176,13 +177,13 @@ impl<T> Session<T> {
             }
             _ => Vec::new(),
         };
-        let open = Packet::Open(Handshake {
+        let open = Packet::Open(Box::new(Handshake {
             sid,
             upgrades,
             ping_interval: config.ping_interval,
             ping_timeout: config.ping_timeout,
             max_payload: Some(config.max_payload as u64),
-        });
+        }));
         let mut timers = TimerTable::default();
         timers.set(Timer::Ping, now + config.ping_interval);
         let mut session = Session {
@@ -286,7 +287,10 @@ impl<T> Session<T> {
             return Some(action);
         }
         if let State::WebSocket { ws } = self.state {
-            let packet = self.outbox.pop_front()?;
+            let Some(packet) = self.outbox.pop_front() else {
+                self.trim();
+                return None;
+            };
             let message = if self.b64 {
                 packet.to_ws_base64()
             } else {
@@ -294,6 +298,7 @@ impl<T> Session<T> {
             };
             return Some(Action::WsSend { ws, message });
         }
+        self.trim();
         None
     }
 
@@ -301,6 +306,18 @@ impl<T> Session<T> {
     /// the session is closed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
+    }
+
+    /// Gives back the memory of queues a burst made large, once they are empty: an idle
+    /// session should cost little.
+    fn trim(&mut self) {
+        const KEEP: usize = 8;
+        if self.actions.capacity() > KEEP {
+            self.actions.shrink_to(KEEP);
+        }
+        if self.outbox.is_empty() && self.outbox.capacity() > KEEP {
+            self.outbox.shrink_to(KEEP);
+        }
     }
 
     // ---------------------------------------------------------------- inputs
@@ -852,8 +869,10 @@ impl<T> Session<T> {
     }
 
     fn respond(&mut self, request: RequestId, response: Response) {
-        self.actions
-            .push_back(Action::Respond { request, response });
+        self.actions.push_back(Action::Respond {
+            request,
+            response: Box::new(response),
+        });
     }
 
     fn respond_error(&mut self, id: RequestId, cors: &Cors, err: RequestError) {

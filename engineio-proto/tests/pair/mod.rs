@@ -255,12 +255,12 @@ impl Pair {
                         if self.pending_ws.remove(&request) {
                             out.push(Delivery::WsConnectFailed {
                                 ws: request,
-                                error: WsConnectError::Rejected(response),
+                                error: WsConnectError::Rejected(*response),
                             });
                         } else {
                             out.push(Delivery::Response {
                                 id: request,
-                                result: Ok(response),
+                                result: Ok(*response),
                             });
                         }
                     }

@@ -288,7 +288,7 @@ impl Harness {
                     Action::Respond { request, response } => {
                         self.outstanding.remove(&request);
                         assert!(
-                            self.responses.insert(request, response).is_none(),
+                            self.responses.insert(request, *response).is_none(),
                             "request {request} answered twice"
                         );
                     }
@@ -419,7 +419,7 @@ impl Harness {
         let Ok(Packet::Open(hs)) = Packet::decode_text(t.clone()) else {
             panic!("first message is not open: {t}")
         };
-        (ws, hs.sid, hs)
+        (ws, hs.sid, *hs)
     }
 
     pub fn poll_uri(sid: Sid) -> String {
@@ -451,7 +451,7 @@ pub fn packets(body: &[u8]) -> Vec<Packet> {
 
 pub fn open_packet(body: &[u8]) -> Handshake {
     match packets(body).into_iter().next() {
-        Some(Packet::Open(hs)) => hs,
+        Some(Packet::Open(hs)) => *hs,
         other => panic!("not an open packet: {other:?}"),
     }
 }
