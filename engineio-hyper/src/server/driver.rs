@@ -27,6 +27,8 @@ use crate::ws::{Incoming, from_tungstenite, send_close, to_tungstenite, transpor
 const LINGER: Duration = Duration::from_secs(2);
 /// WebSocket messages read per wake-up before the driver lets others run.
 const READ_BATCH: usize = 64;
+/// Session actions taken under one lock.
+const ACTION_BATCH: usize = 64;
 
 enum Slot<W> {
     Empty,
@@ -46,6 +48,10 @@ pub(crate) struct Driver<H: Handler, R: Runtime> {
     slot: Slot<R::WebSocket>,
     /// Messages for the open (or pending) WebSocket that the sink has not taken yet.
     out: VecDeque<tungstenite::Message>,
+    /// Messages read in this wake-up, handed to the session together.
+    inbox: Vec<(RequestId, engineio_proto::WsMessage)>,
+    /// Actions taken from the session, not run yet.
+    actions: VecDeque<Action>,
     /// WebSockets being closed (close frame sent, flushing).
     closing: Vec<R::WebSocket>,
     timer: DeadlineTimer<R::Timer>,
@@ -60,6 +66,8 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             socket,
             slot: Slot::Empty,
             out: VecDeque::new(),
+            inbox: Vec::new(),
+            actions: VecDeque::new(),
             closing: Vec::new(),
             timer: DeadlineTimer::default(),
             needs_flush: false,
@@ -135,54 +143,67 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         progress
     }
 
-    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Reads what the WebSocket has; `read_blocked` is set once it said `Pending`, so the
+    /// rest of this wake-up does not try again (each try costs a system call and a
+    /// zero-filled read buffer in tungstenite, and readiness will wake the task anyway).
+    fn read(&mut self, cx: &mut Context<'_>, read_blocked: &mut bool) -> bool {
         let mut progress = false;
+        let mut end = None;
         for _ in 0..READ_BATCH {
             let Slot::Open { id, ws } = &mut self.slot else {
-                return progress;
+                break;
             };
             let id = *id;
             let message = match Pin::new(&mut *ws).poll_next(cx) {
-                Poll::Pending => return progress,
+                Poll::Pending => {
+                    *read_blocked = true;
+                    break;
+                }
                 Poll::Ready(Some(Ok(m))) => m,
                 Poll::Ready(Some(Err(e))) => {
-                    let end = transport_end(e);
-                    if let TransportEnd::MessageTooLarge { .. } = end {
+                    let e = transport_end(e);
+                    if let TransportEnd::MessageTooLarge { .. } = e {
                         // tungstenite stopped reading an oversized message: tell the
                         // client why, as the protocol does for messages it sees whole.
                         send_close(cx, ws, 1009, "payload too large");
                     }
-                    self.ws_ended(id, end);
-                    return true;
+                    end = Some((id, e));
+                    break;
                 }
                 Poll::Ready(None) => {
-                    self.ws_ended(id, TransportEnd::Closed);
-                    return true;
+                    end = Some((id, TransportEnd::Closed));
+                    break;
                 }
             };
             progress = true;
-            let message = match from_tungstenite(message) {
-                Incoming::Data(m) => m,
+            match from_tungstenite(message) {
+                Incoming::Data(m) => self.inbox.push((id, m)),
                 Incoming::Close => {
                     // tungstenite queued the close reply; flush it while closing.
-                    self.ws_ended(id, TransportEnd::Closed);
-                    return true;
+                    end = Some((id, TransportEnd::Closed));
+                    break;
                 }
-                Incoming::Ping => {
-                    // The pong is queued by tungstenite and goes out with the next flush.
-                    self.needs_flush = true;
-                    continue;
-                }
-                Incoming::Ignore => continue,
-            };
-            let now = self.now();
-            self.socket
-                .lock()
-                .session
-                .handle_ws_message(now, id, message);
+                // The pong is queued by tungstenite and goes out with the next flush.
+                Incoming::Ping => self.needs_flush = true,
+                Incoming::Ignore => {}
+            }
         }
-        // More may be ready: come back after others had a turn.
-        cx.waker().wake_by_ref();
+        // One lock and one clock reading for the whole batch.
+        if !self.inbox.is_empty() {
+            let now = self.now();
+            let mut state = self.socket.lock();
+            for (id, message) in self.inbox.drain(..) {
+                state.session.handle_ws_message(now, id, message);
+            }
+        }
+        if let Some((id, e)) = end {
+            self.ws_ended(id, e);
+            return true;
+        }
+        if progress && matches!(self.slot, Slot::Open { .. }) {
+            // More may be ready: come back after others had a turn.
+            cx.waker().wake_by_ref();
+        }
         progress
     }
 
@@ -190,7 +211,17 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
     fn drain(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         while !self.blocked() {
-            let Some(action) = self.socket.lock().session.poll_action() else {
+            if self.actions.is_empty() {
+                // Take a batch under one lock; handlers run without it.
+                let mut state = self.socket.lock();
+                while self.actions.len() < ACTION_BATCH {
+                    match state.session.poll_action() {
+                        Some(a) => self.actions.push_back(a),
+                        None => break,
+                    }
+                }
+            }
+            let Some(action) = self.actions.pop_front() else {
                 break;
             };
             progress = true;
@@ -275,6 +306,17 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         }
         let now = self.now();
         self.socket.lock().session.handle_timeout(now);
+        // Timers fire at the heartbeat's pace: a good moment to give back what a burst
+        // made the driver's own buffers grow to.
+        if self.inbox.is_empty() && self.inbox.capacity() > 8 {
+            self.inbox.shrink_to(8);
+        }
+        if self.actions.is_empty() && self.actions.capacity() > 8 {
+            self.actions.shrink_to(8);
+        }
+        if self.out.is_empty() && self.out.capacity() > 8 {
+            self.out.shrink_to(8);
+        }
         true
     }
 
@@ -305,11 +347,18 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         this.socket.shared.wakeup.enter(cx);
+        let mut read_blocked = false;
         loop {
-            let mut progress = this.attach();
+            let attached = this.attach();
+            if attached {
+                read_blocked = false;
+            }
+            let mut progress = attached;
             progress |= this.write_out(cx);
             if !this.blocked() {
-                progress |= this.read(cx);
+                if !read_blocked {
+                    progress |= this.read(cx, &mut read_blocked);
+                }
                 progress |= this.drain(cx);
             }
             progress |= this.poll_timer(cx);
