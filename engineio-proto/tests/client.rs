@@ -1572,6 +1572,15 @@ proptest! {
 
 // ------------------------------------------------------------------ close races
 
+/// A response with this status and body.
+fn answer(status: StatusCode, body: &'static [u8]) -> Result<Response, String> {
+    Ok(Response {
+        status,
+        headers: http::HeaderMap::new(),
+        body: Bytes::from_static(body),
+    })
+}
+
 /// Drives a polling client by hand through its handshake; returns the long-poll GET's id.
 fn handshaken_polling_client(now: Instant) -> (Client, engineio_proto::RequestId) {
     let mut config = ClientConfig::new("http://localhost:3000").unwrap();
@@ -1584,13 +1593,7 @@ fn handshaken_polling_client(now: Instant) -> (Client, engineio_proto::RequestId
     client.handle_response(
         now,
         id,
-        Ok(Response {
-            status: StatusCode::OK,
-            headers: http::HeaderMap::new(),
-            body: Bytes::from_static(
-                br#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#,
-            ),
-        }),
+        answer(StatusCode::OK, br#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#),
     );
     let mut get = None;
     while let Some(action) = client.poll_action() {
@@ -1622,30 +1625,14 @@ fn closing_over_polling_starts_no_new_get_and_ignores_a_refused_one() {
     }
     let post = post.expect("the close POST");
     // The parked GET comes back with a noop: still no new GET.
-    client.handle_response(
-        now,
-        get,
-        Ok(Response {
-            status: StatusCode::OK,
-            headers: http::HeaderMap::new(),
-            body: Bytes::from_static(b"6"),
-        }),
-    );
+    client.handle_response(now, get, answer(StatusCode::OK, b"6"));
     while let Some(action) = client.poll_action() {
         assert!(
             !matches!(action, ClientAction::HttpRequest { .. }),
             "no request after the close: {action:?}"
         );
     }
-    client.handle_response(
-        now,
-        post,
-        Ok(Response {
-            status: StatusCode::OK,
-            headers: http::HeaderMap::new(),
-            body: Bytes::from_static(b"ok"),
-        }),
-    );
+    client.handle_response(now, post, answer(StatusCode::OK, b"ok"));
     let events: Vec<_> = std::iter::from_fn(|| client.poll_action()).collect();
     assert!(
         events.contains(&ClientAction::Event(ClientEvent::Disconnected(
@@ -1666,22 +1653,13 @@ fn closing_over_polling_starts_no_new_get_and_ignores_a_refused_one() {
     client.handle_response(
         now,
         get,
-        Ok(Response {
-            status: StatusCode::BAD_REQUEST,
-            headers: http::HeaderMap::new(),
-            body: Bytes::from_static(br#"{"code":1,"message":"Session ID unknown"}"#),
-        }),
+        answer(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":1,"message":"Session ID unknown"}"#,
+        ),
     );
     assert!(client.is_connected() || !client.is_closed());
-    client.handle_response(
-        now,
-        post,
-        Ok(Response {
-            status: StatusCode::OK,
-            headers: http::HeaderMap::new(),
-            body: Bytes::from_static(b"ok"),
-        }),
-    );
+    client.handle_response(now, post, answer(StatusCode::OK, b"ok"));
     let events: Vec<_> = std::iter::from_fn(|| client.poll_action()).collect();
     assert!(
         events.contains(&ClientAction::Event(ClientEvent::Disconnected(
