@@ -56,7 +56,7 @@ def server_specs(port):
         "tokio": ([str(BIN / "tokio-bench-server")], BENCH, {"THREADS": "1"}, "0",
                   "engineio-tokio bench_server, current-thread runtime"),
         "smol": ([str(BIN / "smol-bench-server")], BENCH, {"THREADS": "1"}, "0",
-                 "engineio-smol bench_server, 1 executor thread"),
+                 "engineio-smol smol_bench_server, 1 executor thread"),
         "engineioxide": ([str(BIN / "engineioxide-bench-server")], BENCH, {"THREADS": "1"}, "0",
                          "engineioxide 0.17.9 in axum 0.8.9, current-thread runtime"),
         "node-uws": (["node", "server-uws.js"], NODE_DIR, {}, "0",

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs and builds everything bench/compare.py runs. Idempotent: rerun at will.
 #   - our load generator (eio-bench) and our two bench servers, release builds, copied to
-#     bench/target/bin/ (both examples are named bench_server, so they are built one at a
-#     time and copied: one cargo invocation would overwrite one with the other);
+#     bench/target/bin/;
 #   - the engineioxide peer (its own workspace and Cargo.lock), release build;
 #   - the Node peers: `npm ci` from the committed package-lock.json;
 #   - the Python peer: a venv with the pinned requirements.lock.
@@ -18,11 +17,11 @@ step "eio-bench (load generator)"
 (cd "$ROOT" && cargo build --release --locked -p eio-bench)
 install -m 0755 "$ROOT/target/release/eio-bench" "$BIN/eio-bench"
 
-for binding in tokio smol; do
-  step "engineio-$binding bench_server"
-  (cd "$ROOT" && cargo build --release --locked -p "engineio-$binding" --example bench_server)
-  install -m 0755 "$ROOT/target/release/examples/bench_server" "$BIN/$binding-bench-server"
-done
+step "engineio-tokio bench_server, engineio-smol smol_bench_server"
+(cd "$ROOT" && cargo build --release --locked -p engineio-tokio --example bench_server \
+  -p engineio-smol --example smol_bench_server)
+install -m 0755 "$ROOT/target/release/examples/bench_server" "$BIN/tokio-bench-server"
+install -m 0755 "$ROOT/target/release/examples/smol_bench_server" "$BIN/smol-bench-server"
 
 step "engineioxide peer"
 (cd "$BENCH/peers/engineioxide" && cargo build --release --locked)

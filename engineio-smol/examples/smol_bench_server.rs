@@ -11,8 +11,8 @@
 //! thread only waits for it.
 //!
 //! ```sh
-//! cargo build --release -p engineio-smol --example bench_server
-//! THREADS=1 PORT=3000 taskset -c 0 target/release/examples/bench_server
+//! cargo build --release -p engineio-smol --example smol_bench_server
+//! THREADS=1 PORT=3000 taskset -c 0 target/release/examples/smol_bench_server
 //! ```
 use std::sync::OnceLock;
 
@@ -72,7 +72,7 @@ fn main() -> std::io::Result<()> {
     config.engine.allow_upgrades = true;
     let engine = EngineIo::new(Smol, Echo, config).expect("valid configuration");
     let _ = ENGINE.set(engine.clone());
-    eprintln!("engineio-smol bench_server on 127.0.0.1:{port} (threads={threads})");
+    eprintln!("engineio-smol smol_bench_server on 127.0.0.1:{port} (threads={threads})");
     smol::block_on(smol::spawn(engineio_smol::listen(
         ("127.0.0.1", port),
         engine,
