@@ -56,6 +56,9 @@ pub(crate) struct Driver<H: Handler, R: Runtime> {
     closing: Vec<R::WebSocket>,
     timer: DeadlineTimer<R::Timer>,
     needs_flush: bool,
+    /// Shrink the queues when this wake-up goes idle: set after the handshake and when a
+    /// timer fired, the moments an idle session passes through.
+    shrink_when_idle: bool,
     finished: Option<Instant>,
 }
 
@@ -71,6 +74,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             closing: Vec::new(),
             timer: DeadlineTimer::default(),
             needs_flush: false,
+            shrink_when_idle: true,
             finished: None,
         }
     }
@@ -306,18 +310,26 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         }
         let now = self.now();
         self.socket.lock().session.handle_timeout(now);
-        // Timers fire at the heartbeat's pace: a good moment to give back what a burst
-        // made the driver's own buffers grow to.
-        if self.inbox.is_empty() && self.inbox.capacity() > 8 {
-            self.inbox.shrink_to(8);
-        }
-        if self.actions.is_empty() && self.actions.capacity() > 8 {
-            self.actions.shrink_to(8);
-        }
-        if self.out.is_empty() && self.out.capacity() > 8 {
-            self.out.shrink_to(8);
-        }
+        // Timers fire at the heartbeat's pace: when this wake-up's work is done, give back
+        // what the queues grew to.
+        self.shrink_when_idle = true;
         true
+    }
+
+    /// Frees the memory of empty queues (the session's and the driver's own), so that an
+    /// idle connection costs as little as possible.
+    fn shrink(&mut self) {
+        self.socket.lock().session.shrink_to_fit();
+        if self.inbox.is_empty() {
+            self.inbox.shrink_to_fit();
+        }
+        if self.actions.is_empty() {
+            self.actions.shrink_to_fit();
+        }
+        if self.out.is_empty() {
+            self.out.shrink_to_fit();
+        }
+        self.closing.shrink_to_fit();
     }
 
     fn flush(&mut self, cx: &mut Context<'_>) {
@@ -368,6 +380,10 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
                 return Poll::Ready(());
             }
             if !progress && !this.socket.shared.wakeup.idle() {
+                if this.shrink_when_idle && !matches!(this.slot, Slot::Pending { .. }) {
+                    this.shrink_when_idle = false;
+                    this.shrink();
+                }
                 return Poll::Pending;
             }
         }

@@ -320,6 +320,19 @@ impl<T> Session<T> {
         }
     }
 
+    /// Frees the memory of empty queues entirely. Bindings call it when a session is
+    /// likely idle (for example after [`handle_timeout`](Self::handle_timeout), which runs
+    /// at the heartbeat's pace), so that thousands of idle sessions cost as little as
+    /// possible; a busy session would only allocate again.
+    pub fn shrink_to_fit(&mut self) {
+        if self.actions.is_empty() {
+            self.actions.shrink_to_fit();
+        }
+        if self.outbox.is_empty() {
+            self.outbox.shrink_to_fit();
+        }
+    }
+
     // ---------------------------------------------------------------- inputs
 
     /// Handles a request [`Server::handle_request`](super::Server::handle_request) routed to
