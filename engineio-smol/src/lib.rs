@@ -234,11 +234,11 @@ async fn serve_connection<H: Handler>(
     peer: SocketAddr,
     engine: Arc<EngineIo<H>>,
 ) {
+    let peer_addr = PeerAddr::new(peer);
     let service =
-        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(PeerAddr::new(peer));
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let engine = Arc::clone(&engine);
-            async move { Ok::<_, Infallible>(engine.handle(request).await) }
+            async move { Ok::<_, Infallible>(engine.handle_from(request, Some(peer_addr)).await) }
         });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(SmolTimer::new())

@@ -259,10 +259,9 @@ where
 {
     let engine = Arc::new(engine);
     let service =
-        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(peer);
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let engine = Arc::clone(&engine);
-            async move { Ok::<_, Infallible>(engine.handle(request).await) }
+            async move { Ok::<_, Infallible>(engine.handle_from(request, Some(peer)).await) }
         });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

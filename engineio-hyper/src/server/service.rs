@@ -26,12 +26,31 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 impl<H: Handler, R: Runtime> EngineIo<H, R> {
     /// Answers one HTTP request on the Engine.IO path (and the static files). Bindings and
     /// the tower service call this; it never fails: errors are HTTP answers.
+    ///
+    /// The client's address comes from a [`PeerAddr`] in the request's extensions, when
+    /// there is one.
     pub async fn handle<B>(&self, request: Request<B>) -> http::Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        handle(Arc::clone(&self.shared), request).await
+        let peer = request.extensions().get::<PeerAddr>().copied();
+        handle(Arc::clone(&self.shared), request, peer).await
+    }
+
+    /// Like [`handle`](Self::handle), with the client's address given directly (what a
+    /// server loop that accepted the connection knows), which spares a map in the
+    /// request's extensions for every request.
+    pub async fn handle_from<B>(
+        &self,
+        request: Request<B>,
+        peer: Option<PeerAddr>,
+    ) -> http::Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        handle(Arc::clone(&self.shared), request, peer).await
     }
 
     /// A tower service answering Engine.IO (and static files) and 404 for anything else.
@@ -75,6 +94,7 @@ impl<D> Drop for PendingRequest<D> {
 async fn handle<H, R, B>(
     shared: Arc<Shared<H, R>>,
     request: Request<B>,
+    peer: Option<PeerAddr>,
 ) -> http::Response<ResponseBody>
 where
     H: Handler,
@@ -82,150 +102,255 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // This future is moved around by hyper on every request: the common path (a request
+    // for a live session) keeps little across its awaits, and the rare paths (static
+    // files, handshakes) are boxed so that their state does not make it larger.
     let (mut parts, body) = request.into_parts();
     if !shared.server.matches_path(parts.uri.path()) {
-        let files = &shared.config.static_files;
-        return match http_glue::static_file(&shared.runtime, files, &parts.method, parts.uri.path())
-            .await
-        {
-            Some(r) => r,
-            None => http_glue::plain(StatusCode::NOT_FOUND, "Not Found"),
-        };
+        return Box::pin(static_or_not_found(shared, parts)).await;
     }
-    let peer = parts.extensions.get::<PeerAddr>().copied();
     let id = RequestId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let mut info = RequestInfo::from_parts(&parts);
     if let Some(p) = peer {
         info = info.with_peer_addr(p.addr).with_secure(p.secure);
     }
     let routed = shared.server.handle_request(id, &info);
-    let accept_encoding = parts.headers.get(header::ACCEPT_ENCODING).cloned();
-    let compression = shared
-        .config
-        .http_compression
-        .then_some(shared.config.compression_threshold);
-    let respond = |r| http_glue::to_http(r, accept_encoding.as_ref(), compression);
-    let (socket, reply) = match routed {
-        Routed::Respond(r) => return respond(r),
+    let answer = Answer {
+        accept_encoding: parts.headers.get(header::ACCEPT_ENCODING).cloned(),
+        compression: shared
+            .config
+            .http_compression
+            .then_some(shared.config.compression_threshold),
+        upgrade: None,
+    };
+    match routed {
+        Routed::Respond(r) => answer.respond(r),
         Routed::Handshake(handshake) => {
-            if shared.shutting_down.load(Ordering::SeqCst) {
-                let r = shared.server.reject(
-                    handshake,
-                    Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"),
-                );
-                return respond(r);
-            }
-            let decision = shared
-                .handler
-                .on_connect(&ConnectRequest { inner: &handshake })
-                .await;
-            let data = match decision {
-                Ok(data) => data,
-                Err(rejection) => return respond(shared.server.reject(handshake, rejection)),
-            };
-            let now = shared.runtime.now();
-            let transport = handshake.transport();
-            let session = shared.server.accept(now, handshake, ());
-            let runtime = shared.runtime.clone();
-            let socket = Socket {
-                shared: Arc::new(SocketShared {
-                    sid: session.sid(),
-                    peer_addr: peer.map(|p| p.addr),
-                    state: std::sync::Mutex::new(SessionState {
-                        session,
-                        replies: Vec::new(),
-                        new_ws: None,
-                    }),
-                    wakeup: Default::default(),
-                    data,
-                    now: Box::new(move || runtime.now()),
-                }),
-            };
-            tracing::debug!(sid = %socket.sid(), %transport, peer = ?peer, "session opened");
-            let reply = socket.request(id, |_| {});
-            shared.sessions.insert(socket.clone());
-            shared
-                .runtime
-                .spawn(Driver::new(Arc::clone(&shared), socket.clone()));
-            (socket, reply)
+            let upgrade = Upgrade::take(&mut parts);
+            drop(parts);
+            Box::pin(open_session(
+                shared,
+                handshake,
+                id,
+                peer,
+                answer.with(upgrade),
+            ))
+            .await
         }
         Routed::Session(request) => {
-            let Some(socket) = shared.sessions.get(request.sid()) else {
-                tracing::debug!(sid = %request.sid(), "request for an unknown session");
-                return respond(request.unknown_session());
-            };
-            let kind = request.kind();
-            let now = shared.runtime.now();
-            let reply = socket.request(id, |s| s.handle_request(now, request));
-            if let SessionRequestKind::Post { .. } = kind {
-                let mut pending = PendingRequest {
-                    socket: Some(socket.clone()),
-                    id,
-                };
-                match http_glue::read_body(body, shared.server.body_read_limit()).await {
-                    Ok(bytes) => {
-                        pending.done();
-                        socket.post_body(id, bytes);
-                    }
-                    Err(e) => {
-                        let e: BoxError = e.into();
-                        tracing::debug!(sid = %socket.sid(), error = %e, "reading a POST body failed");
-                        // The guard tells the session the request went away.
-                        drop(pending);
-                        return http_glue::plain(StatusCode::BAD_REQUEST, "Bad Request");
-                    }
-                }
-            }
-            (socket, reply)
+            let upgrade = (request.kind() == SessionRequestKind::WebSocket)
+                .then(|| Upgrade::take(&mut parts))
+                .flatten();
+            drop(parts);
+            session_request(shared, request, id, body, answer.with(upgrade)).await
         }
+    }
+}
+
+/// How to turn the session's reply into the HTTP answer.
+struct Answer {
+    accept_encoding: Option<http::HeaderValue>,
+    compression: Option<usize>,
+    upgrade: Option<Upgrade>,
+}
+
+/// What a WebSocket handshake answer needs from the request.
+struct Upgrade {
+    key: Option<http::HeaderValue>,
+    version_13: bool,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl Upgrade {
+    fn take(parts: &mut http::request::Parts) -> Option<Upgrade> {
+        let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let key = parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned();
+        if on_upgrade.is_none() && key.is_none() {
+            return None;
+        }
+        Some(Upgrade {
+            key,
+            version_13: parts
+                .headers
+                .get(header::SEC_WEBSOCKET_VERSION)
+                .is_some_and(|v| v == "13"),
+            on_upgrade,
+        })
+    }
+}
+
+impl Answer {
+    fn with(mut self, upgrade: Option<Upgrade>) -> Self {
+        self.upgrade = upgrade;
+        self
+    }
+
+    fn respond(&self, r: engineio_proto::Response) -> http::Response<ResponseBody> {
+        http_glue::to_http(r, self.accept_encoding.as_ref(), self.compression)
+    }
+}
+
+async fn static_or_not_found<H: Handler, R: Runtime>(
+    shared: Arc<Shared<H, R>>,
+    parts: http::request::Parts,
+) -> http::Response<ResponseBody> {
+    let files = &shared.config.static_files;
+    match http_glue::static_file(&shared.runtime, files, &parts.method, parts.uri.path()).await {
+        Some(r) => r,
+        None => http_glue::plain(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+async fn open_session<H: Handler, R: Runtime>(
+    shared: Arc<Shared<H, R>>,
+    handshake: engineio_proto::server::HandshakeRequest,
+    id: RequestId,
+    peer: Option<PeerAddr>,
+    answer: Answer,
+) -> http::Response<ResponseBody> {
+    if shared.shutting_down.load(Ordering::SeqCst) {
+        let r = shared.server.reject(
+            handshake,
+            Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"),
+        );
+        return answer.respond(r);
+    }
+    let decision = shared
+        .handler
+        .on_connect(&ConnectRequest { inner: &handshake })
+        .await;
+    let data = match decision {
+        Ok(data) => data,
+        Err(rejection) => return answer.respond(shared.server.reject(handshake, rejection)),
     };
+    let now = shared.runtime.now();
+    let transport = handshake.transport();
+    let session = shared.server.accept(now, handshake, ());
+    let runtime = shared.runtime.clone();
+    let socket = Socket {
+        shared: Arc::new(SocketShared {
+            sid: session.sid(),
+            peer_addr: peer.map(|p| p.addr),
+            state: std::sync::Mutex::new(SessionState {
+                session,
+                replies: Vec::new(),
+                new_ws: None,
+            }),
+            wakeup: Default::default(),
+            data,
+            now: Box::new(move || runtime.now()),
+        }),
+    };
+    tracing::debug!(sid = %socket.sid(), %transport, peer = ?peer, "session opened");
+    let reply = socket.request(id, |_| {});
+    shared.sessions.insert(socket.clone());
+    shared
+        .runtime
+        .spawn(Driver::new(Arc::clone(&shared), socket.clone()));
+    finish(&shared, socket, id, reply, answer).await
+}
+
+async fn session_request<H, R, B>(
+    shared: Arc<Shared<H, R>>,
+    request: engineio_proto::server::SessionRequest,
+    id: RequestId,
+    body: B,
+    answer: Answer,
+) -> http::Response<ResponseBody>
+where
+    H: Handler,
+    R: Runtime,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(socket) = shared.sessions.get(request.sid()) else {
+        tracing::debug!(sid = %request.sid(), "request for an unknown session");
+        return answer.respond(request.unknown_session());
+    };
+    let kind = request.kind();
+    let now = shared.runtime.now();
+    let reply = socket.request(id, |s| s.handle_request(now, request));
+    if let SessionRequestKind::Post { .. } = kind {
+        let mut pending = PendingRequest {
+            socket: Some(socket.clone()),
+            id,
+        };
+        match http_glue::read_body(body, shared.server.body_read_limit()).await {
+            Ok(bytes) => {
+                pending.done();
+                socket.post_body(id, bytes);
+            }
+            Err(e) => {
+                let e: BoxError = e.into();
+                tracing::debug!(sid = %socket.sid(), error = %e, "reading a POST body failed");
+                // The guard tells the session the request went away.
+                drop(pending);
+                return http_glue::plain(StatusCode::BAD_REQUEST, "Bad Request");
+            }
+        }
+    } else {
+        drop(body);
+    }
+    finish(&shared, socket, id, reply, answer).await
+}
+
+/// Waits for the session's reply and turns it into the HTTP answer (a 101 for a
+/// WebSocket the session accepted).
+async fn finish<H: Handler, R: Runtime>(
+    shared: &Arc<Shared<H, R>>,
+    socket: Socket<H::Data>,
+    id: RequestId,
+    reply: oneshot::Receiver<Reply>,
+    mut answer: Answer,
+) -> http::Response<ResponseBody> {
     let mut pending = PendingRequest {
         socket: Some(socket.clone()),
         id,
     };
-    let answer = wait(reply).await;
+    let reply = wait(reply).await;
     pending.done();
-    match answer {
-        Some(Reply::Response(r)) => respond(r),
+    match reply {
+        Some(Reply::Response(r)) => answer.respond(r),
         Some(Reply::AcceptWebSocket(extra)) => {
-            match http_glue::websocket_accept(&parts.headers, extra) {
-                Ok(response) => match parts.extensions.remove::<hyper::upgrade::OnUpgrade>() {
-                    Some(on_upgrade) => {
-                        let runtime = shared.runtime.clone();
-                        let config = shared.ws_config;
-                        shared.runtime.spawn(async move {
-                            match on_upgrade.await {
-                                Ok(upgraded) => {
-                                    let ws = runtime
-                                        .websocket(
-                                            upgraded,
-                                            tungstenite::protocol::Role::Server,
-                                            config,
-                                        )
-                                        .await;
-                                    socket.attach_websocket(id, boxed_ws(ws));
-                                }
-                                Err(e) => socket.websocket_failed(id, e.to_string()),
-                            }
-                        });
-                        response
-                    }
-                    None => {
-                        socket.websocket_failed(
-                                id,
-                                "the connection cannot be upgraded (HTTP/2, or a server without upgrade support)".into(),
-                            );
-                        http_glue::plain(
-                            StatusCode::BAD_REQUEST,
-                            "this connection cannot be upgraded to a WebSocket",
-                        )
-                    }
-                },
+            let Some(upgrade) = answer.upgrade.take() else {
+                socket.websocket_failed(id, "not a WebSocket handshake request".into());
+                return http_glue::plain(StatusCode::BAD_REQUEST, "not a WebSocket handshake");
+            };
+            let response = match http_glue::websocket_accept(
+                upgrade.key.as_ref(),
+                upgrade.version_13,
+                extra,
+            ) {
+                Ok(response) => response,
                 Err(why) => {
                     socket.websocket_failed(id, why.to_owned());
-                    http_glue::plain(StatusCode::BAD_REQUEST, why)
+                    return http_glue::plain(StatusCode::BAD_REQUEST, why);
                 }
-            }
+            };
+            let Some(on_upgrade) = upgrade.on_upgrade else {
+                socket.websocket_failed(
+                    id,
+                    "the connection cannot be upgraded (HTTP/2, or a server without upgrade support)".into(),
+                );
+                return http_glue::plain(
+                    StatusCode::BAD_REQUEST,
+                    "this connection cannot be upgraded to a WebSocket",
+                );
+            };
+            let runtime = shared.runtime.clone();
+            let config = shared.ws_config;
+            shared.runtime.spawn(async move {
+                match on_upgrade.await {
+                    Ok(upgraded) => {
+                        let ws = runtime
+                            .websocket(upgraded, tungstenite::protocol::Role::Server, config)
+                            .await;
+                        socket.attach_websocket(id, boxed_ws(ws));
+                    }
+                    Err(e) => socket.websocket_failed(id, e.to_string()),
+                }
+            });
+            response
         }
         None => {
             // The session ended without answering (cannot happen: every request is
@@ -304,7 +429,10 @@ where
             || ((request.method() == http::Method::GET || request.method() == http::Method::HEAD)
                 && shared.config.static_files.resolve(path).is_some());
         if ours {
-            return Box::pin(async move { Ok(handle(shared, request).await.map(Either::Left)) });
+            let peer = request.extensions().get::<PeerAddr>().copied();
+            return Box::pin(
+                async move { Ok(handle(shared, request, peer).await.map(Either::Left)) },
+            );
         }
         let mut inner = self.inner.clone();
         Box::pin(async move {

@@ -434,7 +434,8 @@ impl Server {
         req: &RequestInfo<'_>,
         cors_result: Result<Cors, request::OriginRefused>,
     ) -> Result<Routed, (RequestError, Cors)> {
-        let transport = match req.query("transport") {
+        let query = request::ProtocolQuery::parse(req.uri.query().unwrap_or(""));
+        let transport = match query.transport {
             Some(t) => match t.parse::<Transport>() {
                 Ok(t) if self.config.transports.allows(t) => t,
                 Ok(t) => return Err((RequestError::TransportDisabled(t), Cors::default())),
@@ -450,12 +451,12 @@ impl Server {
         let cors = cors_result
             .map_err(|refused| (RequestError::OriginNotAllowed(refused.0), Cors::default()))?;
         let fail = |e: RequestError| Err((e, cors.clone()));
-        if req.query("j").is_some() {
+        if query.jsonp {
             return fail(RequestError::JsonpNotSupported);
         }
         let upgrade = req.is_websocket_upgrade();
-        let eio = req.query("EIO");
-        if let Some(sid) = req.query("sid") {
+        let eio = query.eio;
+        if let Some(sid) = query.sid {
             let kind = match (transport, upgrade) {
                 (Transport::WebSocket, true) => SessionRequestKind::WebSocket,
                 (Transport::WebSocket, false) => {
@@ -470,9 +471,10 @@ impl Server {
                             .get(header::CONTENT_TYPE)
                             .and_then(|v| v.to_str().ok())
                             .is_some_and(|v| {
+                                const OCTET: &str = "application/octet-stream";
                                 v.trim_start()
-                                    .to_ascii_lowercase()
-                                    .starts_with("application/octet-stream")
+                                    .get(..OCTET.len())
+                                    .is_some_and(|p| p.eq_ignore_ascii_case(OCTET))
                             }),
                     },
                     ref m => {
@@ -510,7 +512,7 @@ impl Server {
         Ok(Routed::Handshake(HandshakeRequest {
             id,
             transport,
-            b64: req.query("b64").is_some_and(|v| v == "1" || v == "true"),
+            b64: query.b64,
             cors,
             method: req.method.clone(),
             uri: req.uri.clone(),

@@ -81,6 +81,66 @@ impl<'a> RequestInfo<'a> {
     }
 }
 
+/// The query parameters the protocol reads, found in one pass over the query string
+/// (keys compared without decoding unless they hold escapes).
+#[derive(Debug, Default)]
+pub(crate) struct ProtocolQuery<'q> {
+    pub(crate) eio: Option<Cow<'q, str>>,
+    pub(crate) transport: Option<Cow<'q, str>>,
+    pub(crate) sid: Option<Cow<'q, str>>,
+    pub(crate) jsonp: bool,
+    pub(crate) b64: bool,
+}
+
+impl<'q> ProtocolQuery<'q> {
+    pub(crate) fn parse(query: &'q str) -> Self {
+        let mut q = ProtocolQuery::default();
+        // Byte-level splitting: `&` and `=` are ASCII, so every split point is a char
+        // boundary, and short queries do not pay for a general string searcher.
+        let mut rest = query;
+        while !rest.is_empty() {
+            let (pair, tail) = match rest.bytes().position(|b| b == b'&') {
+                Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i + 1..).unwrap_or("")),
+                None => (rest, ""),
+            };
+            rest = tail;
+            let (raw_key, raw_value) = match pair.bytes().position(|b| b == b'=') {
+                Some(i) => (pair.get(..i).unwrap_or(""), pair.get(i + 1..).unwrap_or("")),
+                None => (pair, ""),
+            };
+            let key = if raw_key.bytes().any(|b| b == b'%' || b == b'+') {
+                match percent_decode(raw_key) {
+                    Some(k) => k,
+                    None => continue,
+                }
+            } else {
+                Cow::Borrowed(raw_key)
+            };
+            // The first occurrence wins, as in `query_param`.
+            let slot = match key.as_ref() {
+                "EIO" => &mut q.eio,
+                "transport" => &mut q.transport,
+                "sid" => &mut q.sid,
+                "j" => {
+                    q.jsonp = true;
+                    continue;
+                }
+                "b64" => {
+                    if !q.b64 {
+                        q.b64 = matches!(percent_decode(raw_value).as_deref(), Some("1" | "true"));
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(percent_decode(raw_value).unwrap_or(Cow::Borrowed("")));
+            }
+        }
+        q
+    }
+}
+
 /// Finds and percent-decodes a query parameter.
 pub(crate) fn query_param<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
     for pair in query.split('&') {
@@ -255,6 +315,21 @@ mod tests {
         assert_eq!(query_param("a=%ff", "a"), None);
         assert_eq!(query_param("a=%4", "a"), None);
         assert_eq!(query_param("a=1&a=2", "a").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn protocol_query_in_one_pass() {
+        let q = ProtocolQuery::parse("EIO=4&transport=polling&t=x&sid=a%2Bb&b64=1&j=0");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some("polling"));
+        assert_eq!(q.sid.as_deref(), Some("a+b"));
+        assert!(q.b64 && q.jsonp);
+        let q = ProtocolQuery::parse("%45IO=4&transport=a&transport=b&b64=0");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some("a"));
+        assert!(!q.b64 && !q.jsonp && q.sid.is_none());
+        let q = ProtocolQuery::parse("");
+        assert!(q.eio.is_none() && q.transport.is_none());
     }
 
     #[test]
