@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 pub mod client;
+mod link;
 pub mod runtime;
 pub mod server;
 pub mod tls;

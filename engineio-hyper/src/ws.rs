@@ -1,15 +1,8 @@
 //! Conversions between tungstenite's messages and the protocol's, shared by the server
 //! and client drivers.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
-use engineio_proto::{TransportEnd, Utf8Bytes, WsMessage};
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
-
-use crate::runtime::WebSocketIo;
+use engineio_proto::{TransportEnd, Utf8Bytes, WsMessage, WsViolation};
 
 /// What a received WebSocket message means to a driver.
 pub(crate) enum Incoming {
@@ -50,16 +43,28 @@ pub(crate) fn to_tungstenite(message: WsMessage) -> tungstenite::Message {
     }
 }
 
+/// How a stream error ends a WebSocket, for the state machines.
 pub(crate) fn transport_end(e: tungstenite::Error) -> TransportEnd {
-    use tungstenite::error::{CapacityError, Error};
+    use tungstenite::error::{CapacityError, Error, ProtocolError as P};
     match e {
         Error::ConnectionClosed | Error::AlreadyClosed => TransportEnd::Closed,
         Error::Capacity(CapacityError::MessageTooLong { size, .. }) => {
             TransportEnd::MessageTooLarge { size }
         }
-        Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
-            TransportEnd::Closed
-        }
+        Error::Utf8(_) => TransportEnd::Violation(WsViolation::InvalidUtf8),
+        Error::Protocol(P::ResetWithoutClosingHandshake) => TransportEnd::Closed,
+        Error::Protocol(p) => TransportEnd::Violation(match p {
+            P::UnmaskedFrameFromClient => WsViolation::UnmaskedFrame,
+            P::NonZeroReservedBits => WsViolation::ReservedBits,
+            P::UnknownControlFrameType(_) | P::UnknownDataFrameType(_) | P::InvalidOpcode(_) => {
+                WsViolation::ReservedOpcode
+            }
+            P::FragmentedControlFrame | P::ControlFrameTooBig | P::InvalidCloseSequence => {
+                WsViolation::BadControlFrame
+            }
+            P::UnexpectedContinueFrame | P::ExpectedFragment(_) => WsViolation::BadFragmentation,
+            _ => WsViolation::Other,
+        }),
         Error::Io(e)
             if matches!(
                 e.kind(),
@@ -75,18 +80,19 @@ pub(crate) fn transport_end(e: tungstenite::Error) -> TransportEnd {
 }
 
 /// Queues a close frame, if the sink takes it now (a sink that is not ready is being
-/// dropped anyway).
-pub(crate) fn send_close<W: WebSocketIo>(
-    cx: &mut Context<'_>,
+/// dropped anyway). The client driver's close; the server's goes through its link.
+pub(crate) fn send_close<W: crate::runtime::WebSocketIo>(
+    cx: &mut std::task::Context<'_>,
     ws: &mut W,
     code: u16,
     reason: &'static str,
 ) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
+    use std::pin::Pin;
+    let frame = tungstenite::protocol::CloseFrame {
+        code: code.into(),
         reason: reason.into(),
     };
-    if let Poll::Ready(Ok(())) = Pin::new(&mut *ws).poll_ready(cx) {
+    if let std::task::Poll::Ready(Ok(())) = Pin::new(&mut *ws).poll_ready(cx) {
         let _ = Pin::new(&mut *ws).start_send(tungstenite::Message::Close(Some(frame)));
     }
 }

@@ -17,8 +17,11 @@ use crate::packet::{Message, PacketType};
 /// | [`TransportError`](Self::TransportError) | `transport error` | `TRANSPORT_ERROR` |
 /// | [`ParseError`](Self::ParseError) | `parse error` | (logged, `TRANSPORT_ERROR`) |
 /// | [`PayloadTooLarge`](Self::PayloadTooLarge) | `transport error` (WS 1009) | (silent) |
-/// | [`UpgradeFailed`](Self::UpgradeFailed) | – | – |
+/// | [`WriteTimeout`](Self::WriteTimeout) | – | – |
 /// | [`ServerShutdown`](Self::ServerShutdown) | `server shutting down` | – |
+///
+/// A failed upgrade does not end a session (it goes on over polling): it is reported as
+/// [`Event::UpgradeFailed`](crate::server::Event::UpgradeFailed) with an [`UpgradeFailure`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -48,9 +51,10 @@ pub enum CloseReason {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// No transport could be upgraded to, or the upgrade broke the connection.
-    #[error("upgrade failed: {0}")]
-    UpgradeFailed(String),
+    /// The peer took nothing of what was written to it for `write_timeout`: it stopped
+    /// reading.
+    #[error("write timeout: the peer stopped reading")]
+    WriteTimeout,
     /// The server is shutting down and closed every session.
     #[error("server shutting down")]
     ServerShutdown,
@@ -86,6 +90,60 @@ pub enum ProtocolError {
     /// status, an unexpected body).
     #[error("{0}")]
     UnexpectedResponse(String),
+    /// The peer broke the WebSocket protocol itself (framing, control frames, UTF-8).
+    #[error("WebSocket protocol violation: {0}")]
+    WebSocket(WsViolation),
+}
+
+/// How a peer broke the WebSocket protocol (RFC 6455), as the binding's WebSocket library
+/// reports it. The session answers with a close frame: 1007 for
+/// [`InvalidUtf8`](Self::InvalidUtf8), 1002 for the others (RFC 6455, section 7.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WsViolation {
+    /// A frame from a client was not masked.
+    #[error("unmasked frame from a client")]
+    UnmaskedFrame,
+    /// A frame set reserved bits (RSV1-3) that no extension defines.
+    #[error("reserved bits set without an extension")]
+    ReservedBits,
+    /// A frame used a reserved opcode.
+    #[error("reserved opcode")]
+    ReservedOpcode,
+    /// A control frame was fragmented, too long (over 125 bytes) or malformed.
+    #[error("malformed control frame")]
+    BadControlFrame,
+    /// A continuation frame without a message to continue, or a new message before the
+    /// previous one ended.
+    #[error("bad message fragmentation")]
+    BadFragmentation,
+    /// A text message was not valid UTF-8.
+    #[error("text message is not valid UTF-8")]
+    InvalidUtf8,
+    /// Another violation (the library's detail is in the log).
+    #[error("malformed frame")]
+    Other,
+}
+
+/// Why an upgrade from polling to WebSocket failed. The session goes on over polling.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpgradeFailure {
+    /// The client did not finish the upgrade (probe and `5`) within `upgrade_timeout`.
+    #[error("the upgrade did not complete within the upgrade timeout")]
+    Timeout,
+    /// The WebSocket closed or failed before the upgrade completed.
+    #[error("the WebSocket closed before the upgrade completed")]
+    WebSocketClosed,
+    /// The client sent something other than the probe (`2probe`) then `5`.
+    #[error("unexpected packet during the upgrade")]
+    UnexpectedPacket,
+    /// A message over `max_payload` arrived during the upgrade.
+    #[error("message over the size limit during the upgrade")]
+    TooLarge,
+    /// The session was closed (by the server) while upgrading.
+    #[error("the session closed during the upgrade")]
+    SessionClosed,
 }
 
 /// How a WebSocket ended, as a binding reports it.
@@ -101,6 +159,8 @@ pub enum TransportEnd {
         /// Bytes received before the library gave up (at least the limit).
         size: usize,
     },
+    /// The peer broke the WebSocket protocol; the socket can still carry a close frame.
+    Violation(WsViolation),
 }
 
 /// A message could not be sent.

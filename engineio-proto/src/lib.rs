@@ -71,6 +71,7 @@
 
 pub mod client;
 mod close;
+mod close_code;
 mod error;
 mod exchange;
 mod handshake;
@@ -78,10 +79,13 @@ mod packet;
 mod payload;
 pub mod server;
 pub mod static_files;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timer;
 mod utf8;
 
-pub use close::{CloseReason, ProtocolError, SendError, TransportEnd};
+pub use close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFailure, WsViolation};
+pub use close_code::CloseCode;
 pub use exchange::{RequestId, Response};
 
 pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};

@@ -7,6 +7,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::exchange::Response;
 use crate::server::request::percent_decode_path;
 
 /// A set of static file rules.
@@ -64,6 +65,40 @@ pub struct Resolved {
     /// For a folder rule, the folder: after resolving symbolic links, the file must still
     /// be inside it (see [`is_inside`]).
     pub root: Option<PathBuf>,
+}
+
+impl Resolved {
+    /// The answer serving the file: `200` with its content type and `no-cache` (as
+    /// python-engineio), the contents unless the request was a `HEAD`.
+    pub fn response(&self, method: &http::Method, contents: bytes::Bytes) -> Response {
+        let mut headers = http::HeaderMap::with_capacity(2);
+        if let Ok(ct) = http::HeaderValue::from_str(&self.content_type) {
+            headers.insert(http::header::CONTENT_TYPE, ct);
+        }
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache"),
+        );
+        Response {
+            status: http::StatusCode::OK,
+            headers,
+            body: if method == http::Method::HEAD {
+                bytes::Bytes::new()
+            } else {
+                contents
+            },
+        }
+    }
+}
+
+/// The answer for a path that is neither Engine.IO nor a file that can be served:
+/// `404 Not Found`.
+pub fn not_found() -> Response {
+    Response::new(
+        http::StatusCode::NOT_FOUND,
+        crate::exchange::TEXT_PLAIN,
+        bytes::Bytes::from_static(b"Not Found"),
+    )
 }
 
 impl Default for StaticFiles {

@@ -55,8 +55,10 @@ impl<K: TimerKey, const N: usize> TimerTable<K, N> {
         self.slots.iter().flatten().min().copied()
     }
 
-    /// Takes the earliest expired timer (deadline at or before `now`), if any.
-    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<K> {
+    /// Takes the earliest expired timer (deadline at or before `now`), if any, with the
+    /// deadline it was set for: what the timer causes happens at that instant, however
+    /// late the binding noticed it.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(K, Instant)> {
         let mut best: Option<(usize, Instant)> = None;
         for (i, slot) in self.slots.iter().enumerate() {
             if let Some(at) = *slot
@@ -66,11 +68,11 @@ impl<K: TimerKey, const N: usize> TimerTable<K, N> {
                 best = Some((i, at));
             }
         }
-        let (i, _) = best?;
+        let (i, at) = best?;
         if let Some(slot) = self.slots.get_mut(i) {
             *slot = None;
         }
-        Some(K::from_index(i))
+        Some((K::from_index(i), at))
     }
 }
 
@@ -106,8 +108,14 @@ mod tests {
         assert_eq!(t.next(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(t.pop_expired(t0), None);
         let late = t0 + Duration::from_secs(5);
-        assert_eq!(t.pop_expired(late), Some(T::B));
-        assert_eq!(t.pop_expired(late), Some(T::A));
+        assert_eq!(
+            t.pop_expired(late),
+            Some((T::B, t0 + Duration::from_secs(1)))
+        );
+        assert_eq!(
+            t.pop_expired(late),
+            Some((T::A, t0 + Duration::from_secs(2)))
+        );
         assert_eq!(t.pop_expired(late), None);
         t.set(T::A, t0);
         assert!(t.is_set(T::A));

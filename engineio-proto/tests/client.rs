@@ -200,7 +200,7 @@ fn a_slow_network_keeps_the_session_alive_and_upgrades() {
     }
     p.run_for(Duration::from_secs(30));
     assert!(p.client.is_connected());
-    assert!(p.sessions.contains_key(&sid));
+    assert!(p.is_live(sid));
     assert_eq!(p.server_received().len(), 50);
     assert_eq!(p.client_received().len(), 50);
     assert_eq!(p.accepted.len(), 1);
@@ -406,7 +406,7 @@ fn heartbeat_keeps_a_quiet_connection_alive() {
     let sid = p.connect();
     p.run_for(Duration::from_secs(600));
     assert!(p.client.is_connected());
-    assert!(p.sessions.contains_key(&sid));
+    assert!(p.is_live(sid));
     // About one pong per 300 ms.
     let pongs = p.posts().iter().filter(|(_, b)| b.as_ref() == b"3").count();
     assert!((1900..=2001).contains(&pongs), "{pongs} pongs");

@@ -34,17 +34,15 @@
 //! }
 //! ```
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smol::net::{AsyncToSocketAddrs, TcpListener, TcpStream};
+use smol::net::{AsyncToSocketAddrs, TcpListener};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 use tungstenite::protocol::{Role, WebSocketConfig};
 
@@ -219,7 +217,12 @@ pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io
             Err(e) => return Err(e),
         };
         let _ = stream.set_nodelay(true);
-        smol::spawn(serve_connection(stream, peer, Arc::clone(&engine))).detach();
+        smol::spawn(serve_connection(
+            stream,
+            PeerAddr::new(peer),
+            EngineIo::clone(&engine),
+        ))
+        .detach();
     }
 }
 
@@ -229,25 +232,19 @@ async fn shutdown_requested<H: Handler>(engine: &EngineIo<H>) {
     }
 }
 
-async fn serve_connection<H: Handler>(
-    stream: TcpStream,
-    peer: SocketAddr,
-    engine: Arc<EngineIo<H>>,
-) {
-    let peer_addr = PeerAddr::new(peer);
-    let service =
-        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let engine = Arc::clone(&engine);
-            async move { Ok::<_, Infallible>(engine.handle_from(request, Some(peer_addr)).await) }
-        });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(SmolTimer::new())
-        .keep_alive(true)
-        .serve_connection(FuturesIo::new(stream), service)
-        .with_upgrades();
-    if let Err(e) = connection.await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
+/// Serves one accepted connection (any byte stream: a `TcpStream`, a TLS stream from
+/// your own acceptor such as `futures_rustls::TlsAcceptor`...) until the client closes
+/// it, or stops reading what it is sent for `write_timeout`. `peer` reaches the connect
+/// handler and says whether the connection is secure (for the same-origin check).
+///
+/// This is what [`serve`] runs for each TCP connection; use it to add TLS on the server.
+pub async fn serve_connection<I, H>(io: I, peer: PeerAddr, engine: EngineIo<H>)
+where
+    I: smol::io::AsyncRead + smol::io::AsyncWrite + Send + Unpin + 'static,
+    H: Handler,
+{
+    engineio_hyper::server::serve_connection(FuturesIo::new(io), peer, engine, SmolTimer::new())
+        .await
 }
 
 /// Binds `addr` and [`serve`]s `engine` on it.

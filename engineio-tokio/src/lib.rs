@@ -54,12 +54,10 @@
 //! # }
 //! ```
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -246,8 +244,9 @@ fn is_transient(e: &io::Error) -> bool {
 }
 
 /// Serves one accepted connection (any byte stream: a `TcpStream`, a TLS stream from
-/// your own acceptor...) until the client closes it. `peer` reaches the connect handler and
-/// says whether the connection is secure (for the same-origin check).
+/// your own acceptor...) until the client closes it, or stops reading what it is sent for
+/// `write_timeout`. `peer` reaches the connect handler and says whether the connection is
+/// secure (for the same-origin check).
 ///
 /// This is what [`serve`] runs for each TCP connection; use it to add TLS on the server:
 /// accept with `tokio_rustls::TlsAcceptor`, then call this with the TLS stream and
@@ -257,20 +256,8 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     H: Handler,
 {
-    let engine = Arc::new(engine);
-    let service =
-        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let engine = Arc::clone(&engine);
-            async move { Ok::<_, Infallible>(engine.handle_from(request, Some(peer)).await) }
-        });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    if let Err(e) = connection.await {
-        tracing::debug!(peer = %peer.addr, error = %e, "connection ended with an error");
-    }
+    engineio_hyper::server::serve_connection(TokioIo::new(io), peer, engine, TokioTimer::new())
+        .await
 }
 
 /// Binds `addr` and [`serve`]s `engine` on it: the one-line standalone server.

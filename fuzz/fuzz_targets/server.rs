@@ -1,20 +1,22 @@
 //! Fuzzes the server state machine: an arbitrary sequence of inputs (requests of every
-//! kind with arbitrary bodies, WebSocket messages, closes, dropped requests, application
-//! sends and closes) with non-decreasing time.
+//! kind with arbitrary bodies, request heads that arrived earlier than they are handed
+//! over, WebSocket messages, closes and protocol violations, sockets that stop taking
+//! writes, dropped requests and unreadable bodies, application sends and closes) with
+//! non-decreasing time.
 //!
-//! Checks, besides "no panic, no hang": every request is answered at most once; after its
-//! `Closed` event a session only answers requests still delivered to it; `handle_timeout(now)` leaves no
-//! deadline at or before `now`.
+//! Driven through `engineio_proto::testing::ServerEndpoint`, which checks the binding
+//! contract on every action: no request answered twice, no frame on a socket that was
+//! never accepted or already closed, nothing after `Release`, one `Closed` per session,
+//! a release deadline after `Closed`, and `handle_timeout(now)` leaving no deadline at or
+//! before `now`. At the end, every session is run to its release: nothing is left.
 #![no_main]
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engineio_proto::server::{
-    Action, Event, RequestInfo, Routed, SeededSidGenerator, Server, ServerConfig, Session,
-};
-use engineio_proto::{RequestId, TransportEnd, WsMessage};
+use engineio_proto::server::{RequestInfo, Routed, SeededSidGenerator, Server, ServerConfig};
+use engineio_proto::testing::ServerEndpoint;
+use engineio_proto::{RequestId, Sid, TransportEnd, WsMessage, WsViolation};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use libfuzzer_sys::fuzz_target;
 
@@ -35,21 +37,34 @@ impl Input<'_> {
     }
 }
 
+fn ws_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("connection", HeaderValue::from_static("Upgrade"));
+    h.insert("upgrade", HeaderValue::from_static("websocket"));
+    h.insert("sec-websocket-version", HeaderValue::from_static("13"));
+    h.insert(
+        "sec-websocket-key",
+        HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+    );
+    h
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut config = ServerConfig::default();
     config.ping_interval = Duration::from_millis(300);
     config.ping_timeout = Duration::from_millis(200);
+    config.write_timeout = Duration::from_millis(400);
     config.max_payload = 200;
     config.max_buffered_packets = 8;
     let server = Server::new(config, SeededSidGenerator::new(1)).expect("config");
-    let mut now = Instant::now();
-    let mut sessions: Vec<Session> = Vec::new();
-    let mut closed: Vec<bool> = Vec::new();
-    let mut answered: BTreeSet<RequestId> = BTreeSet::new();
-    let mut sockets: BTreeMap<RequestId, usize> = BTreeMap::new();
-    let mut next = 0u64;
+    let mut ep = ServerEndpoint::new(server, Instant::now());
     let mut input = Input(data);
+    let mut next = 0u64;
     let mut steps = 0;
+    let mut sids: Vec<Sid> = Vec::new();
+    let mut sockets: Vec<RequestId> = Vec::new();
+    // Heads read earlier and not handed over yet.
+    let mut late: Vec<(Sid, engineio_proto::server::SessionRequest)> = Vec::new();
     while let Some(op) = input.byte() {
         steps += 1;
         if steps > 2000 {
@@ -58,61 +73,56 @@ fuzz_target!(|data: &[u8]| {
         let pick = input.byte().unwrap_or(0) as usize;
         next += 1;
         let id = RequestId(next);
-        match op % 12 {
+        match op % 16 {
             0 | 1 => {
                 // handshake, polling or websocket
-                let ws = op % 12 == 1;
-                let uri: Uri = if ws {
-                    "/engine.io/?EIO=4&transport=websocket".parse().unwrap()
+                let ws = op % 16 == 1;
+                let (uri, headers) = if ws {
+                    ("/engine.io/?EIO=4&transport=websocket", ws_headers())
                 } else {
-                    "/engine.io/?EIO=4&transport=polling".parse().unwrap()
+                    ("/engine.io/?EIO=4&transport=polling", HeaderMap::new())
                 };
-                let mut headers = HeaderMap::new();
-                if ws {
-                    headers.insert("upgrade", HeaderValue::from_static("websocket"));
-                }
-                if let Routed::Handshake(hs) =
-                    server.handle_request(id, &RequestInfo::new(&Method::GET, &uri, &headers))
-                {
-                    let s = server.accept(now, hs, ());
-                    if ws {
-                        sockets.insert(id, sessions.len());
+                if let Some(hs) = ep.request(id, Method::GET, uri, &headers, None) {
+                    if pick % 8 == 0 {
+                        ep.server.begin_shutdown();
                     }
-                    sessions.push(s);
-                    closed.push(false);
+                    if let Some(sid) = ep.accept(hs) {
+                        sids.push(sid);
+                        if ws {
+                            sockets.push(id);
+                        }
+                    }
                 }
             }
-            2..=4 if !sessions.is_empty() => {
-                // GET, POST with a body, or a WebSocket upgrade for a session
-                let i = pick % sessions.len();
-                let sid = sessions[i].sid();
-                let kind = op % 12;
+            2..=4 if !sids.is_empty() => {
+                // GET, POST (with its body now, later, or never), or a WebSocket upgrade
+                let sid = sids[pick % sids.len()];
+                let kind = op % 16;
                 let transport = if kind == 4 { "websocket" } else { "polling" };
-                let uri: Uri = format!("/engine.io/?EIO=4&transport={transport}&sid={sid}")
-                    .parse()
-                    .unwrap();
-                let mut headers = HeaderMap::new();
-                if kind == 4 {
-                    headers.insert("upgrade", HeaderValue::from_static("websocket"));
-                }
+                let uri = format!("/engine.io/?EIO=4&transport={transport}&sid={sid}");
+                let headers = if kind == 4 {
+                    ws_headers()
+                } else {
+                    HeaderMap::new()
+                };
                 let method = if kind == 3 { Method::POST } else { Method::GET };
                 let body = input.bytes();
-                if let Routed::Session(req) =
-                    server.handle_request(id, &RequestInfo::new(&method, &uri, &headers))
-                {
-                    sessions[i].handle_request(now, req);
-                    if kind == 3 && input.byte().unwrap_or(0) % 4 != 0 {
-                        sessions[i].handle_post_body(now, id, Bytes::from(body));
-                    }
-                    if kind == 4 {
-                        sockets.insert(id, i);
-                    }
+                let with_body = kind == 3 && input.byte().unwrap_or(0) % 4 != 0;
+                ep.request(
+                    id,
+                    method,
+                    &uri,
+                    &headers,
+                    with_body.then(|| Bytes::from(body)),
+                );
+                if kind == 4 {
+                    sockets.push(id);
                 }
             }
             5 | 6 if !sockets.is_empty() => {
-                let (&ws, &i) = sockets.iter().nth(pick % sockets.len()).unwrap();
+                let ws = sockets[pick % sockets.len()];
                 let body = input.bytes();
-                let msg = if op % 12 == 5 {
+                let msg = if op % 16 == 5 {
                     match String::from_utf8(body) {
                         Ok(s) => WsMessage::Text(s.into()),
                         Err(_) => WsMessage::Text("2probe".into()),
@@ -120,67 +130,115 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     WsMessage::Binary(Bytes::from(body))
                 };
-                sessions[i].handle_ws_message(now, ws, msg);
+                ep.ws_message(ws, msg);
             }
             7 if !sockets.is_empty() => {
-                let (&ws, &i) = sockets.iter().nth(pick % sockets.len()).unwrap();
-                let end = match input.byte().unwrap_or(0) % 3 {
+                let ws = sockets[pick % sockets.len()];
+                let end = match input.byte().unwrap_or(0) % 5 {
                     0 => TransportEnd::Closed,
                     1 => TransportEnd::Error("x".into()),
+                    2 => TransportEnd::Violation(WsViolation::ReservedBits),
+                    3 => TransportEnd::Violation(WsViolation::InvalidUtf8),
                     _ => TransportEnd::MessageTooLarge { size: 999 },
                 };
-                sessions[i].handle_ws_closed(now, ws, end);
+                ep.ws_closed(ws, end);
             }
-            8 if !sessions.is_empty() => {
-                let i = pick % sessions.len();
-                sessions[i].handle_request_dropped(
-                    now,
-                    RequestId(input.byte().unwrap_or(0) as u64 % next.max(1)),
-                );
-            }
-            9 => {
-                now += Duration::from_millis(u64::from(input.byte().unwrap_or(0)) * 7);
-                for s in &mut sessions {
-                    s.handle_timeout(now);
-                    if let Some(t) = s.poll_timeout() {
-                        assert!(t > now, "overdue deadline after handle_timeout");
-                    }
+            8 => {
+                let victim = RequestId(u64::from(input.byte().unwrap_or(0)) % next.max(1));
+                if pick % 2 == 0 {
+                    ep.drop_request(victim);
+                } else {
+                    ep.post_body_failed(victim);
                 }
             }
-            10 if !sessions.is_empty() => {
-                let i = pick % sessions.len();
-                let body = input.bytes();
-                let _ = sessions[i].send(String::from_utf8_lossy(&body).into_owned());
+            9 => {
+                let target =
+                    ep.now + Duration::from_millis(u64::from(input.byte().unwrap_or(0)) * 7);
+                ep.advance_to(target);
             }
-            11 if !sessions.is_empty() => {
-                let i = pick % sessions.len();
-                if input.byte().unwrap_or(0) % 2 == 0 {
-                    sessions[i].close(now);
+            10 if !sids.is_empty() => {
+                let sid = sids[pick % sids.len()];
+                let body = input.bytes();
+                if let Some(s) = ep.session_mut(sid) {
+                    let _ = s.send(String::from_utf8_lossy(&body).into_owned());
+                }
+                ep.drain();
+            }
+            11 if !sids.is_empty() => {
+                let sid = sids[pick % sids.len()];
+                let now = ep.now;
+                let shutdown = input.byte().unwrap_or(0) % 2 == 0;
+                if let Some(s) = ep.session_mut(sid) {
+                    if shutdown {
+                        s.shutdown(now);
+                    } else {
+                        s.close(now);
+                    }
+                }
+                ep.drain();
+            }
+            12 if !sockets.is_empty() => {
+                let ws = sockets[pick % sockets.len()];
+                ep.set_ws_blocked(ws, input.byte().unwrap_or(0) % 2 == 0);
+            }
+            13 if !sids.is_empty() => {
+                // A head read now, handed over later (another thread won the lock).
+                let sid = sids[pick % sids.len()];
+                let method = if input.byte().unwrap_or(0) % 2 == 0 {
+                    Method::GET
                 } else {
-                    sessions[i].shutdown(now);
+                    Method::POST
+                };
+                let uri: Uri = format!("/engine.io/?EIO=4&transport=polling&sid={sid}")
+                    .parse()
+                    .expect("uri");
+                let headers = HeaderMap::new();
+                let info = RequestInfo::new(&method, &uri, &headers);
+                if let Routed::Session(req) = ep.server.handle_request(ep.now, id, &info) {
+                    late.push((sid, req));
+                }
+            }
+            14 if !late.is_empty() => {
+                let (sid, req) = late.remove(pick % late.len());
+                let now = ep.now;
+                let id = req.id();
+                match ep.session_mut(sid) {
+                    Some(s) => {
+                        s.handle_request(now, req);
+                        ep.outstanding.insert(id, sid);
+                    }
+                    None => {
+                        let _ = req.unknown_session();
+                    }
+                }
+                ep.drain();
+            }
+            15 => {
+                // Toggle whether reads asked for during upgrades are answered at once.
+                ep.answer_reads = !ep.answer_reads;
+                for ws in std::mem::take(&mut ep.read_requests) {
+                    ep.ws_drained(ws);
                 }
             }
             _ => {}
         }
-        for (i, s) in sessions.iter_mut().enumerate() {
-            while let Some(action) = s.poll_action() {
-                // A closed session still answers requests delivered to it (400, unknown
-                // sid), but does nothing else.
-                assert!(
-                    !closed[i] || matches!(action, Action::Respond { .. }),
-                    "action after Closed: {action:?}"
-                );
-                match action {
-                    Action::Respond { request, .. } => {
-                        assert!(answered.insert(request), "request {request} answered twice");
-                    }
-                    Action::AcceptWebSocket { request, .. } => {
-                        assert!(answered.insert(request), "request {request} answered twice");
-                    }
-                    Action::Event(Event::Closed(_)) => closed[i] = true,
-                    _ => {}
-                }
-            }
+    }
+    // Everything ends, and then nothing is left.
+    ep.answer_reads = true;
+    for ws in std::mem::take(&mut ep.read_requests) {
+        ep.ws_drained(ws);
+    }
+    for sid in sids {
+        let now = ep.now;
+        if let Some(s) = ep.session_mut(sid) {
+            s.close(now);
         }
     }
+    ep.drain();
+    let end = ep.now + Duration::from_secs(3600);
+    ep.advance_to(end);
+    assert!(
+        ep.sessions.is_empty(),
+        "sessions left after every deadline ran"
+    );
 });

@@ -107,3 +107,29 @@ pub async fn wait_until(mut f: impl FnMut() -> bool) {
     }
     panic!("condition not met in time");
 }
+
+/// The kernel's TCP state (as in `/proc/net/tcp`: 1 is ESTABLISHED) of the IPv4 socket
+/// whose local end is `local` and remote end is `remote`, or `None` when there is none
+/// (closed and gone). Lets a test watch the server's end of a connection without reading
+/// from the client's end.
+pub fn tcp_state(local: SocketAddr, remote: SocketAddr) -> Option<u8> {
+    fn hex(addr: SocketAddr) -> Option<String> {
+        match addr {
+            SocketAddr::V4(a) => Some(format!(
+                "{:08X}:{:04X}",
+                u32::from_ne_bytes(a.ip().octets()),
+                a.port()
+            )),
+            SocketAddr::V6(_) => None,
+        }
+    }
+    let (local, remote) = (hex(local)?, hex(remote)?);
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        let (l, r, st) = (fields.next()?, fields.next()?, fields.next()?);
+        (l == local && r == remote)
+            .then(|| u8::from_str_radix(st, 16).ok())
+            .flatten()
+    })
+}

@@ -1,65 +1,58 @@
-//! The per-session task: moves bytes and time between a WebSocket, the HTTP requests
-//! waiting on the session, the timer and the proto `Session`, and calls the handler.
+//! The per-session task: moves bytes and time between the session's WebSockets, the HTTP
+//! requests waiting on it, the timer and the proto `Session`, and calls the handler.
 //!
 //! It is a hand-written future (quinn's `ConnectionDriver` shape): one allocation per
 //! session, no channels, one timer. It makes no protocol decision: every input goes to the
-//! proto session, every output comes from `Session::poll_action`.
+//! proto session, every output comes from `Session::poll_action`, and every deadline
+//! (heartbeat, write timeout, how long a closed session's sockets linger) from
+//! `Session::poll_timeout`.
+//!
+//! One wake-up: take WebSockets the HTTP side finished upgrading; read every link that
+//! takes writes, in batches, handing what was read to the session under one lock; run
+//! **every** action the session has (answers, closes and events never wait for a peer
+//! that does not read; the session itself holds its messages back while a link is
+//! blocked); write, and tell the session when a link stops or starts taking writes;
+//! follow the session's deadline; flush each link once.
 
 use std::any::Any;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use engineio_proto::server::{Action, Event};
-use engineio_proto::{RequestId, TransportEnd};
-use futures_core::Stream;
-use futures_sink::Sink;
+use engineio_proto::{RequestId, TransportEnd, WsMessage};
 
 use super::Shared;
 use super::socket::{Handler, Reply, Socket};
+use crate::link::Link;
 use crate::runtime::{DeadlineTimer, Runtime};
-use crate::ws::{Incoming, from_tungstenite, send_close, to_tungstenite, transport_end};
+use crate::ws::transport_end;
 
-/// How long a closing WebSocket may take to flush its close frame once the session ended.
-const LINGER: Duration = Duration::from_secs(2);
-/// WebSocket messages read per wake-up before the driver lets others run.
+/// WebSocket messages read per link and wake-up before the driver lets others run.
 const READ_BATCH: usize = 64;
 /// Session actions taken under one lock.
 const ACTION_BATCH: usize = 64;
 
-enum Slot<W> {
-    Empty,
-    /// Accepted by the session; the HTTP upgrade is still completing.
-    Pending {
-        id: RequestId,
-    },
-    Open {
-        id: RequestId,
-        ws: W,
-    },
-}
-
 pub(crate) struct Driver<H: Handler, R: Runtime> {
     shared: Arc<Shared<H, R>>,
     socket: Socket<H::Data>,
-    slot: Slot<R::WebSocket>,
-    /// Messages for the open (or pending) WebSocket that the sink has not taken yet.
-    out: VecDeque<tungstenite::Message>,
+    /// The session's WebSockets: the one in use, one being upgraded to, ones closing.
+    links: Vec<Link<R::WebSocket>>,
     /// Messages read in this wake-up, handed to the session together.
-    inbox: Vec<(RequestId, engineio_proto::WsMessage)>,
-    /// Actions taken from the session, not run yet.
-    actions: VecDeque<Action>,
-    /// WebSockets being closed (close frame sent, flushing).
-    closing: Vec<R::WebSocket>,
+    inbox: Vec<(RequestId, WsMessage)>,
+    /// Links that ended in this wake-up, reported to the session with the inbox.
+    ended: Vec<(RequestId, TransportEnd)>,
+    /// Links that said everything received was read, as the session asked.
+    drained: Vec<RequestId>,
+    /// Links whose writability changed (true: blocked).
+    writability: Vec<(RequestId, bool)>,
     timer: DeadlineTimer<R::Timer>,
-    needs_flush: bool,
     /// Shrink the queues when this wake-up goes idle: set after the handshake and when a
     /// timer fired, the moments an idle session passes through.
     shrink_when_idle: bool,
-    finished: Option<Instant>,
+    released: bool,
 }
 
 impl<H: Handler, R: Runtime> Driver<H, R> {
@@ -67,15 +60,14 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         Driver {
             shared,
             socket,
-            slot: Slot::Empty,
-            out: VecDeque::new(),
+            links: Vec::new(),
             inbox: Vec::new(),
-            actions: VecDeque::new(),
-            closing: Vec::new(),
+            ended: Vec::new(),
+            drained: Vec::new(),
+            writability: Vec::new(),
             timer: DeadlineTimer::default(),
-            needs_flush: false,
             shrink_when_idle: true,
-            finished: None,
+            released: false,
         }
     }
 
@@ -83,200 +75,184 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         self.shared.runtime.now()
     }
 
-    /// Whether the open WebSocket has messages its sink has not taken: then the driver
-    /// stops reading and stops pulling actions (back-pressure reaches the session's
-    /// bounded queue, and `send` reports it).
-    fn blocked(&self) -> bool {
-        matches!(self.slot, Slot::Open { .. }) && !self.out.is_empty()
+    fn link(&mut self, id: RequestId) -> Option<&mut Link<R::WebSocket>> {
+        self.links.iter_mut().find(|l| l.id == id)
     }
 
-    /// Takes a WebSocket the HTTP side finished upgrading.
+    /// Takes WebSockets the HTTP side finished upgrading.
     fn attach(&mut self) -> bool {
-        let Some((id, boxed)) = self.socket.lock().new_ws.take() else {
-            return false;
-        };
-        let ws = match boxed.downcast::<R::WebSocket>() {
-            Ok(ws) => *ws,
-            Err(_) => return true,
-        };
-        match self.slot {
-            Slot::Pending { id: pending } if pending == id => {
-                self.slot = Slot::Open { id, ws };
-            }
-            // The session gave up on this socket meanwhile: close it.
-            _ => self.closing.push(ws),
-        }
-        true
-    }
-
-    fn ws_ended(&mut self, id: RequestId, end: TransportEnd) {
-        if let Slot::Open { ws, .. } = std::mem::replace(&mut self.slot, Slot::Empty) {
-            self.closing.push(ws);
-        }
-        self.out.clear();
-        let now = self.now();
-        self.socket.lock().session.handle_ws_closed(now, id, end);
-    }
-
-    /// Pushes queued messages into the sink while it accepts them.
-    fn write_out(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progress = false;
-        while !self.out.is_empty() {
-            let Slot::Open { id, ws } = &mut self.slot else {
-                return progress;
+        let arrived = std::mem::take(&mut self.socket.lock().new_ws);
+        let progress = !arrived.is_empty();
+        for (id, boxed) in arrived {
+            let Ok(ws) = boxed.downcast::<R::WebSocket>() else {
+                continue;
             };
-            let id = *id;
-            match Pin::new(&mut *ws).poll_ready(cx) {
-                Poll::Pending => return progress,
-                Poll::Ready(Err(e)) => {
-                    self.ws_ended(id, transport_end(e));
-                    return true;
-                }
-                Poll::Ready(Ok(())) => {}
+            match self.link(id) {
+                Some(link) if !link.is_attached() => link.attach(*ws),
+                // The session dropped this socket meanwhile: so does the driver.
+                _ => drop(ws),
             }
-            let Some(msg) = self.out.pop_front() else {
-                break;
-            };
-            if let Err(e) = Pin::new(&mut *ws).start_send(msg) {
-                self.ws_ended(id, transport_end(e));
-                return true;
-            }
-            self.needs_flush = true;
-            progress = true;
         }
         progress
     }
 
-    /// Reads what the WebSocket has; `read_blocked` is set once it said `Pending`, so the
-    /// rest of this wake-up does not try again (each try costs a system call and a
-    /// zero-filled read buffer in tungstenite, and readiness will wake the task anyway).
-    fn read(&mut self, cx: &mut Context<'_>, read_blocked: &mut bool) -> bool {
+    /// Reads every link that wants reading; what was read (and how links ended) goes to
+    /// the session under one lock, with one clock reading.
+    fn read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        let mut end = None;
-        for _ in 0..READ_BATCH {
-            let Slot::Open { id, ws } = &mut self.slot else {
-                break;
-            };
-            let id = *id;
-            let message = match Pin::new(&mut *ws).poll_next(cx) {
-                Poll::Pending => {
-                    *read_blocked = true;
-                    break;
+        let mut more = false;
+        for link in &mut self.links {
+            if !link.wants_read() {
+                continue;
+            }
+            let id = link.id;
+            let inbox = &mut self.inbox;
+            let outcome = link.read(cx, READ_BATCH, |m| inbox.push((id, m)));
+            progress |= outcome.progress;
+            match outcome.end {
+                Some(Ok(())) => {
+                    link.peer_closed();
+                    link.end_reported = true;
+                    self.ended.push((id, TransportEnd::Closed));
                 }
-                Poll::Ready(Some(Ok(m))) => m,
-                Poll::Ready(Some(Err(e))) => {
-                    let e = transport_end(e);
-                    if let TransportEnd::MessageTooLarge { .. } = e {
-                        // tungstenite stopped reading an oversized message: tell the
-                        // client why, as the protocol does for messages it sees whole.
-                        send_close(cx, ws, 1009, "payload too large");
+                Some(Err(e)) => {
+                    let end = transport_end(e);
+                    // A peer that broke the protocol, or sent too much, still gets a
+                    // close frame saying why (the session decides which).
+                    if !matches!(
+                        end,
+                        TransportEnd::Violation(_) | TransportEnd::MessageTooLarge { .. }
+                    ) {
+                        link.fail();
                     }
-                    end = Some((id, e));
-                    break;
+                    link.end_reported = true;
+                    self.ended.push((id, end));
                 }
-                Poll::Ready(None) => {
-                    end = Some((id, TransportEnd::Closed));
-                    break;
+                None if link.read_everything() => {
+                    if std::mem::take(&mut link.drain_asked) {
+                        self.drained.push(id);
+                    }
                 }
-            };
-            progress = true;
-            match from_tungstenite(message) {
-                Incoming::Data(m) => self.inbox.push((id, m)),
-                Incoming::Close => {
-                    // tungstenite queued the close reply; flush it while closing.
-                    end = Some((id, TransportEnd::Closed));
-                    break;
-                }
-                // The pong is queued by tungstenite and goes out with the next flush.
-                Incoming::Ping => self.needs_flush = true,
-                Incoming::Ignore => {}
+                None => more = true,
             }
         }
-        // One lock and one clock reading for the whole batch.
-        if !self.inbox.is_empty() {
-            let now = self.now();
-            let mut state = self.socket.lock();
-            for (id, message) in self.inbox.drain(..) {
-                state.session.handle_ws_message(now, id, message);
-            }
-        }
-        if let Some((id, e)) = end {
-            self.ws_ended(id, e);
-            return true;
-        }
-        if progress && matches!(self.slot, Slot::Open { .. }) {
+        progress |= self.report();
+        if more {
             // More may be ready: come back after others had a turn.
             cx.waker().wake_by_ref();
         }
         progress
     }
 
-    /// Runs the session's actions until it has none, or the WebSocket cannot take more.
+    /// Hands what the links produced to the session, under one lock.
+    fn report(&mut self) -> bool {
+        if self.inbox.is_empty()
+            && self.ended.is_empty()
+            && self.drained.is_empty()
+            && self.writability.is_empty()
+        {
+            return false;
+        }
+        let now = self.now();
+        let mut state = self.socket.lock();
+        let session = &mut state.session;
+        for (id, message) in self.inbox.drain(..) {
+            session.handle_ws_message(now, id, message);
+        }
+        for (id, end) in self.ended.drain(..) {
+            session.handle_ws_closed(now, id, end);
+        }
+        for id in self.drained.drain(..) {
+            session.handle_ws_drained(now, id);
+        }
+        for (id, blocked) in self.writability.drain(..) {
+            if blocked {
+                session.handle_ws_write_blocked(now, id);
+            } else {
+                session.handle_ws_writable(now, id);
+            }
+        }
+        true
+    }
+
+    /// Runs every action the session has, whatever the links' state.
     fn drain(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while !self.blocked() {
-            if self.actions.is_empty() {
+        let mut batch = Vec::with_capacity(0);
+        loop {
+            {
                 // Take a batch under one lock; handlers run without it.
                 let mut state = self.socket.lock();
-                while self.actions.len() < ACTION_BATCH {
+                while batch.len() < ACTION_BATCH {
                     match state.session.poll_action() {
-                        Some(a) => self.actions.push_back(a),
+                        Some(a) => batch.push(a),
                         None => break,
                     }
                 }
             }
-            let Some(action) = self.actions.pop_front() else {
-                break;
-            };
-            progress = true;
-            match action {
-                Action::Respond { request, response } => {
-                    self.reply(request, Reply::Response(*response));
-                }
-                Action::AcceptWebSocket { request, headers } => {
-                    self.slot = Slot::Pending { id: request };
-                    self.out.clear();
-                    self.reply(request, Reply::AcceptWebSocket(headers));
-                }
-                Action::WsSend { ws, message } => {
-                    let current = match &self.slot {
-                        Slot::Pending { id } | Slot::Open { id, .. } => Some(*id),
-                        Slot::Empty => None,
-                    };
-                    if current == Some(ws) {
-                        self.out.push_back(to_tungstenite(message));
-                        self.write_out(cx);
-                    }
-                }
-                Action::WsClose { ws, code, reason } => self.close_ws(cx, ws, code, reason),
-                Action::Event(Event::Message(message)) => {
-                    self.shared.handler.on_message(&self.socket, message);
-                }
-                Action::Event(Event::Upgraded) => self.shared.handler.on_upgrade(&self.socket),
-                Action::Event(Event::Closed(reason)) => {
-                    self.finished = Some(self.now() + LINGER);
-                    self.shared.sessions.remove(self.socket.sid());
-                    tracing::debug!(sid = %self.socket.sid(), %reason, "session closed");
-                    self.shared.handler.on_disconnect(&self.socket, &reason);
-                }
-                Action::Event(_) => {}
+            if batch.is_empty() {
+                return progress;
             }
+            progress = true;
+            for action in batch.drain(..) {
+                self.run(cx, action);
+            }
+            // A link that filled up stops the session's messages before the next batch.
+            self.write(cx);
+            self.report();
         }
-        progress
     }
 
-    fn close_ws(&mut self, cx: &mut Context<'_>, ws: RequestId, code: u16, reason: &'static str) {
-        match std::mem::replace(&mut self.slot, Slot::Empty) {
-            Slot::Open { id, ws: mut stream } if id == ws => {
-                // Whatever is still queued goes first.
-                self.write_out(cx);
-                send_close(cx, &mut stream, code, reason);
-                self.out.clear();
-                self.closing.push(stream);
+    fn run(&mut self, cx: &mut Context<'_>, action: Action) {
+        let _ = cx;
+        match action {
+            Action::Respond { request, response } => {
+                self.reply(request, Reply::Response(*response));
             }
-            // Still upgrading: the stream is dropped when it arrives (see `attach`).
-            Slot::Pending { id } if id == ws => self.out.clear(),
-            other => self.slot = other,
+            Action::AcceptWebSocket { request, headers } => {
+                self.links.push(Link::pending(request));
+                self.reply(request, Reply::AcceptWebSocket(headers));
+            }
+            Action::WsSend { ws, message } => {
+                if let Some(link) = self.link(ws) {
+                    link.push(message);
+                }
+            }
+            Action::WsClose { ws, code, reason } => {
+                if let Some(link) = self.link(ws) {
+                    link.close(code, reason);
+                }
+            }
+            Action::WsDrop { ws } => self.links.retain(|l| l.id != ws),
+            Action::ReadWebSocket { ws } => match self.link(ws) {
+                // Read again even if a read came back empty earlier in this wake-up: the
+                // request that asked may have arrived after it.
+                Some(link) => link.ask_drain(),
+                // No such socket: nothing waits on it.
+                None => self.drained.push(ws),
+            },
+            Action::Event(Event::Message(message)) => {
+                self.shared.handler.on_message(&self.socket, message);
+            }
+            Action::Event(Event::Upgraded) => self.shared.handler.on_upgrade(&self.socket),
+            Action::Event(Event::UpgradeFailed(failure)) => {
+                tracing::debug!(sid = %self.socket.sid(), %failure, "upgrade failed");
+                self.shared
+                    .handler
+                    .on_upgrade_failed(&self.socket, &failure);
+            }
+            Action::Event(Event::Closed(reason)) => {
+                self.shared.session_ended();
+                tracing::debug!(sid = %self.socket.sid(), %reason, "session closed");
+                self.shared.handler.on_disconnect(&self.socket, &reason);
+            }
+            Action::Event(_) => {}
+            Action::Release => {
+                self.released = true;
+                self.links.clear();
+                self.socket.lock().released = true;
+                self.shared.sessions.remove(self.socket.sid());
+            }
         }
     }
 
@@ -292,21 +268,37 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         }
     }
 
+    /// Writes what the links hold; notes which stopped or started taking writes.
+    fn write(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for link in &mut self.links {
+            match link.write(cx) {
+                Ok(p) => progress |= p,
+                Err(e) => {
+                    link.fail();
+                    if !std::mem::replace(&mut link.end_reported, true) {
+                        self.ended.push((link.id, transport_end(e)));
+                    }
+                    progress = true;
+                    continue;
+                }
+            }
+            if link.is_closing() {
+                continue;
+            }
+            let blocked = link.is_blocked();
+            if blocked != link.reported_blocked {
+                link.reported_blocked = blocked;
+                self.writability.push((link.id, blocked));
+            }
+        }
+        progress
+    }
+
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = match self.finished {
-            Some(linger) => Some(linger),
-            None => self.socket.lock().session.poll_timeout(),
-        };
+        let deadline = self.socket.lock().session.poll_timeout();
         if !self.timer.expired(&self.shared.runtime, deadline, cx) {
             return false;
-        }
-        if self.finished.is_some() {
-            // Lingering is over: drop whatever is still open or closing.
-            self.closing.clear();
-            self.out.clear();
-            self.slot = Slot::Empty;
-            self.needs_flush = false;
-            return true;
         }
         let now = self.now();
         self.socket.lock().session.handle_timeout(now);
@@ -316,6 +308,30 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         true
     }
 
+    /// Flushes every link once, closes the closing ones, forgets the finished ones.
+    fn flush(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for link in &mut self.links {
+            if let Err(e) = link.flush(cx) {
+                link.fail();
+                if !std::mem::replace(&mut link.end_reported, true) {
+                    self.ended.push((link.id, transport_end(e)));
+                }
+                progress = true;
+            }
+        }
+        let before = self.links.len();
+        let ended = &mut self.ended;
+        self.links.retain(|l| {
+            if l.is_done() && !l.end_reported {
+                // A close the session asked for completed: the socket is gone.
+                ended.push((l.id, TransportEnd::Closed));
+            }
+            !l.is_done()
+        });
+        progress | (self.links.len() != before)
+    }
+
     /// Frees the memory of empty queues (the session's and the driver's own), so that an
     /// idle connection costs as little as possible.
     fn shrink(&mut self) {
@@ -323,33 +339,10 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         if self.inbox.is_empty() {
             self.inbox.shrink_to_fit();
         }
-        if self.actions.is_empty() {
-            self.actions.shrink_to_fit();
+        for link in &mut self.links {
+            link.shrink();
         }
-        if self.out.is_empty() {
-            self.out.shrink_to_fit();
-        }
-        self.closing.shrink_to_fit();
-    }
-
-    fn flush(&mut self, cx: &mut Context<'_>) {
-        if self.needs_flush
-            && let Slot::Open { id, ws } = &mut self.slot
-        {
-            let id = *id;
-            match Pin::new(&mut *ws).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.needs_flush = false,
-                Poll::Ready(Err(e)) => {
-                    self.needs_flush = false;
-                    self.ws_ended(id, transport_end(e));
-                }
-                Poll::Pending => {}
-            }
-        } else if !matches!(self.slot, Slot::Open { .. }) {
-            self.needs_flush = false;
-        }
-        self.closing
-            .retain_mut(|ws| matches!(Pin::new(ws).poll_close(cx), Poll::Pending));
+        self.links.shrink_to_fit();
     }
 }
 
@@ -359,28 +352,24 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         this.socket.shared.wakeup.enter(cx);
-        let mut read_blocked = false;
+        for link in &mut this.links {
+            link.new_wakeup();
+        }
         loop {
-            let attached = this.attach();
-            if attached {
-                read_blocked = false;
-            }
-            let mut progress = attached;
-            progress |= this.write_out(cx);
-            if !this.blocked() {
-                if !read_blocked {
-                    progress |= this.read(cx, &mut read_blocked);
-                }
-                progress |= this.drain(cx);
-            }
+            let mut progress = this.attach();
+            progress |= this.read(cx);
+            progress |= this.drain(cx);
+            progress |= this.write(cx);
+            progress |= this.report();
             progress |= this.poll_timer(cx);
-            this.flush(cx);
-            if this.finished.is_some() && !this.blocked() && this.closing.is_empty() {
+            progress |= this.flush(cx);
+            if this.released {
                 this.socket.shared.wakeup.exit();
                 return Poll::Ready(());
             }
             if !progress && !this.socket.shared.wakeup.idle() {
-                if this.shrink_when_idle && !matches!(this.slot, Slot::Pending { .. }) {
+                let upgrading = this.links.iter().any(|l| !l.is_attached());
+                if this.shrink_when_idle && !upgrading {
                     this.shrink_when_idle = false;
                     this.shrink();
                 }

@@ -76,15 +76,6 @@ pub(crate) fn build(
     r
 }
 
-pub(crate) fn plain(status: StatusCode, text: &'static str) -> http::Response<ResponseBody> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    build(status, headers, Bytes::from_static(text.as_bytes()))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Encoding {
     Gzip,
@@ -172,70 +163,50 @@ where
     Ok(first.unwrap_or_else(|| rest.freeze()))
 }
 
-/// The 101 answer to a WebSocket handshake, or why it cannot be given.
+/// The 101 answer to a WebSocket handshake the session accepted (the protocol checked
+/// the request's `Sec-WebSocket-Key` and version before).
 pub(crate) fn websocket_accept(
-    key: Option<&HeaderValue>,
-    version_13: bool,
+    key: &HeaderValue,
     extra: HeaderMap,
-) -> Result<http::Response<ResponseBody>, &'static str> {
-    if !version_13 {
-        return Err("WebSocket handshake without Sec-WebSocket-Version: 13");
-    }
-    let Some(key) = key else {
-        return Err("WebSocket handshake without Sec-WebSocket-Key");
-    };
+) -> http::Response<ResponseBody> {
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let mut headers = extra;
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(
-        header::SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&accept).map_err(|_| "invalid Sec-WebSocket-Accept")?,
-    );
-    Ok(build(
-        StatusCode::SWITCHING_PROTOCOLS,
-        headers,
-        Bytes::new(),
-    ))
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    build(StatusCode::SWITCHING_PROTOCOLS, headers, Bytes::new())
 }
 
-/// Serves a static file, if a rule matches the path.
+/// Serves a static file, if a rule matches the path: the file's answer, or the
+/// protocol's 404 when it cannot be read or leads outside its folder.
 pub(crate) async fn static_file<R: Runtime>(
     runtime: &R,
     files: &engineio_proto::static_files::StaticFiles,
     method: &http::Method,
     path: &str,
-) -> Option<http::Response<ResponseBody>> {
+) -> Option<engineio_proto::Response> {
+    use engineio_proto::static_files::{is_inside, not_found};
     if files.is_empty() || (method != http::Method::GET && method != http::Method::HEAD) {
         return None;
     }
     let resolved = files.resolve(path)?;
-    let not_found = || plain(StatusCode::NOT_FOUND, "Not Found");
     let (canonical, contents) = match runtime.read_file(resolved.path.clone()).await {
         Ok(found) => found,
         Err(_) => return Some(not_found()),
     };
-    if let Some(root) = resolved.root {
+    if let Some(root) = &resolved.root {
         // A symbolic link inside the folder must not lead outside it.
-        let inside = match runtime.canonicalize(root).await {
-            Ok(root) => engineio_proto::static_files::is_inside(&root, &canonical),
+        let inside = match runtime.canonicalize(root.clone()).await {
+            Ok(root) => is_inside(&root, &canonical),
             Err(_) => false,
         };
         if !inside {
             return Some(not_found());
         }
     }
-    let mut headers = HeaderMap::new();
-    if let Ok(ct) = HeaderValue::from_str(&resolved.content_type) {
-        headers.insert(header::CONTENT_TYPE, ct);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let body = if method == http::Method::HEAD {
-        Bytes::new()
-    } else {
-        Bytes::from(contents)
-    };
-    Some(build(StatusCode::OK, headers, body))
+    Some(resolved.response(method, Bytes::from(contents)))
 }
 
 #[cfg(test)]
@@ -292,9 +263,7 @@ mod tests {
     #[test]
     fn websocket_accept_key() {
         let key = HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ==");
-        assert!(websocket_accept(None, true, HeaderMap::new()).is_err());
-        assert!(websocket_accept(Some(&key), false, HeaderMap::new()).is_err());
-        let r = websocket_accept(Some(&key), true, HeaderMap::new()).unwrap();
+        let r = websocket_accept(&key, HeaderMap::new());
         assert_eq!(r.status(), 101);
         // RFC 6455's example.
         assert_eq!(

@@ -1,6 +1,7 @@
 //! The Engine.IO server over hyper: [`EngineIo`], its [`Handler`] and [`Socket`] handles,
 //! and the tower [`EngineIoService`] / [`EngineIoLayer`].
 
+mod conn;
 mod driver;
 mod http_glue;
 mod service;
@@ -8,13 +9,14 @@ mod socket;
 mod table;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use engineio_proto::server::{ConfigError, Server, ServerConfig, SidGenerator};
 use engineio_proto::static_files::StaticFiles;
 use engineio_proto::{Message, SendError, Sid};
 
+pub use conn::{TimedIo, UpgradeNotice, serve_connection};
 pub use engineio_proto::server::Rejection;
 pub use http_glue::{PeerAddr, ResponseBody};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};
@@ -107,7 +109,20 @@ pub(crate) struct Shared<H: Handler, R: Runtime> {
     pub(crate) config: Config,
     pub(crate) ws_config: tungstenite::protocol::WebSocketConfig,
     pub(crate) next_id: AtomicU64,
-    pub(crate) shutting_down: AtomicBool,
+    /// Sessions that have not ended (the table also holds ended ones until they are
+    /// released).
+    pub(crate) live: AtomicUsize,
+}
+
+impl<H: Handler, R: Runtime> Shared<H, R> {
+    pub(crate) fn session_started(&self, socket: Socket<H::Data>) {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        self.sessions.insert(socket);
+    }
+
+    pub(crate) fn session_ended(&self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An Engine.IO server: the protocol state machines driven on runtime `R`, answering
@@ -171,7 +186,7 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
                 config,
                 ws_config,
                 next_id: AtomicU64::new(1),
-                shutting_down: AtomicBool::new(false),
+                live: AtomicUsize::new(0),
             }),
         })
     }
@@ -188,17 +203,19 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
 
     /// Every live session.
     pub fn sockets(&self) -> Vec<Socket<H::Data>> {
-        self.shared.sessions.all()
+        let mut all = self.shared.sessions.all();
+        all.retain(|s| !s.is_closed());
+        all
     }
 
     /// The live session with this id.
     pub fn socket(&self, sid: Sid) -> Option<Socket<H::Data>> {
-        self.shared.sessions.get(sid)
+        self.shared.sessions.get(sid).filter(|s| !s.is_closed())
     }
 
     /// How many sessions are live.
     pub fn count(&self) -> usize {
-        self.shared.sessions.len()
+        self.shared.live.load(Ordering::SeqCst)
     }
 
     /// Sends to one session. An unknown or closed session is
@@ -225,7 +242,7 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
     /// close code 1001) and waits until they have ended or `shutdown_timeout` passed.
     /// Returns how many sessions were still live at the deadline.
     pub async fn shutdown(&self) -> usize {
-        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        self.shared.server.begin_shutdown();
         for socket in self.sockets() {
             socket.shutdown();
         }
@@ -240,6 +257,6 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
 
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shutting_down(&self) -> bool {
-        self.shared.shutting_down.load(Ordering::SeqCst)
+        self.shared.server.is_shutting_down()
     }
 }

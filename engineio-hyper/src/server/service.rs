@@ -9,12 +9,14 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use engineio_proto::RequestId;
-use engineio_proto::server::{Rejection, RequestInfo, Routed, SessionRequestKind};
-use http::{Request, StatusCode, header};
+use engineio_proto::server::{RequestError, RequestInfo, Routed, SessionRequestKind};
+use engineio_proto::static_files::not_found;
+use http::{Request, header};
 use http_body::Body;
 use http_body_util::Either;
 use tokio::sync::oneshot;
 
+use super::conn::UpgradeNotice;
 use super::driver::{Driver, boxed_ws};
 use super::http_glue::{self, PeerAddr, ResponseBody};
 use super::socket::{ConnectRequest, Handler, Reply, SessionState, Socket, SocketShared};
@@ -109,12 +111,18 @@ where
     if !shared.server.matches_path(parts.uri.path()) {
         return Box::pin(static_or_not_found(shared, parts)).await;
     }
+    // The instant the head arrived: the session judges the request by its state then.
+    let arrived = shared.runtime.now();
     let id = RequestId(shared.next_id.fetch_add(1, Ordering::Relaxed));
-    let mut info = RequestInfo::from_parts(&parts);
+    let upgradable = parts
+        .extensions
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_some();
+    let mut info = RequestInfo::from_parts(&parts).with_upgradable(upgradable);
     if let Some(p) = peer {
         info = info.with_peer_addr(p.addr).with_secure(p.secure);
     }
-    let routed = shared.server.handle_request(id, &info);
+    let routed = shared.server.handle_request(arrived, id, &info);
     let answer = Answer {
         accept_encoding: parts.headers.get(header::ACCEPT_ENCODING).cloned(),
         compression: shared
@@ -154,27 +162,23 @@ struct Answer {
     upgrade: Option<Upgrade>,
 }
 
-/// What a WebSocket handshake answer needs from the request.
+/// What a WebSocket handshake answer needs from the request (the protocol checked that
+/// both are there before accepting it).
 struct Upgrade {
-    key: Option<http::HeaderValue>,
-    version_13: bool,
-    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    key: http::HeaderValue,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    notice: Option<UpgradeNotice>,
 }
 
 impl Upgrade {
     fn take(parts: &mut http::request::Parts) -> Option<Upgrade> {
-        let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-        let key = parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned();
-        if on_upgrade.is_none() && key.is_none() {
-            return None;
-        }
+        let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
+        let key = parts.headers.get(header::SEC_WEBSOCKET_KEY)?.clone();
+        let notice = parts.extensions.remove::<UpgradeNotice>();
         Some(Upgrade {
             key,
-            version_13: parts
-                .headers
-                .get(header::SEC_WEBSOCKET_VERSION)
-                .is_some_and(|v| v == "13"),
             on_upgrade,
+            notice,
         })
     }
 }
@@ -195,10 +199,10 @@ async fn static_or_not_found<H: Handler, R: Runtime>(
     parts: http::request::Parts,
 ) -> http::Response<ResponseBody> {
     let files = &shared.config.static_files;
-    match http_glue::static_file(&shared.runtime, files, &parts.method, parts.uri.path()).await {
-        Some(r) => r,
-        None => http_glue::plain(StatusCode::NOT_FOUND, "Not Found"),
-    }
+    let r = http_glue::static_file(&shared.runtime, files, &parts.method, parts.uri.path())
+        .await
+        .unwrap_or_else(not_found);
+    http_glue::to_http(r, None, None)
 }
 
 async fn open_session<H: Handler, R: Runtime>(
@@ -208,46 +212,44 @@ async fn open_session<H: Handler, R: Runtime>(
     peer: Option<PeerAddr>,
     answer: Answer,
 ) -> http::Response<ResponseBody> {
-    if shared.shutting_down.load(Ordering::SeqCst) {
-        let r = shared.server.reject(
-            handshake,
-            Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"),
-        );
-        return answer.respond(r);
-    }
     let decision = shared
         .handler
         .on_connect(&ConnectRequest { inner: &handshake })
         .await;
     let data = match decision {
         Ok(data) => data,
-        Err(rejection) => return answer.respond(shared.server.reject(handshake, rejection)),
+        Err(rejection) => {
+            tracing::debug!(peer = ?peer, status = %rejection.status, message = %rejection.message, "handshake rejected by on_connect");
+            return answer.respond(shared.server.reject(handshake, rejection));
+        }
     };
     let now = shared.runtime.now();
     let transport = handshake.transport();
-    let session = shared.server.accept(now, handshake, ());
+    let session = match shared.server.accept(now, handshake) {
+        Ok(session) => session,
+        // The server began shutting down while the application decided.
+        Err(refusal) => return answer.respond(*refusal),
+    };
     let runtime = shared.runtime.clone();
     let socket = Socket {
         shared: Arc::new(SocketShared {
             sid: session.sid(),
             peer_addr: peer.map(|p| p.addr),
-            state: std::sync::Mutex::new(SessionState {
-                session,
-                replies: Vec::new(),
-                new_ws: None,
-            }),
+            state: std::sync::Mutex::new(SessionState::new(session)),
             wakeup: Default::default(),
             data,
             now: Box::new(move || runtime.now()),
         }),
     };
     tracing::debug!(sid = %socket.sid(), %transport, peer = ?peer, "session opened");
-    let reply = socket.request(id, |_| {});
-    shared.sessions.insert(socket.clone());
+    let reply = socket.expect_reply(id);
+    shared.session_started(socket.clone());
     shared
         .runtime
         .spawn(Driver::new(Arc::clone(&shared), socket.clone()));
-    finish(&shared, socket, id, reply, answer).await
+    // Only a driver that died (its runtime shutting down) leaves a handshake unanswered.
+    let lost = || RequestError::ShuttingDown.to_response();
+    finish(&shared, socket, id, reply, answer, lost).await
 }
 
 async fn session_request<H, R, B>(
@@ -268,30 +270,33 @@ where
         return answer.respond(request.unknown_session());
     };
     let kind = request.kind();
-    let now = shared.runtime.now();
-    let reply = socket.request(id, |s| s.handle_request(now, request));
+    // Answers the request if the session's driver is gone without answering it.
+    let fallback = request.clone();
+    let Some(reply) = socket.request(shared.runtime.now(), request) else {
+        return answer.respond(fallback.unknown_session());
+    };
     if let SessionRequestKind::Post { .. } = kind {
         let mut pending = PendingRequest {
             socket: Some(socket.clone()),
             id,
         };
-        match http_glue::read_body(body, shared.server.body_read_limit()).await {
-            Ok(bytes) => {
-                pending.done();
-                socket.post_body(id, bytes);
-            }
+        let read = http_glue::read_body(body, shared.server.body_read_limit()).await;
+        pending.done();
+        match read {
+            Ok(bytes) => socket.post_body(id, bytes),
             Err(e) => {
                 let e: BoxError = e.into();
                 tracing::debug!(sid = %socket.sid(), error = %e, "reading a POST body failed");
-                // The guard tells the session the request went away.
-                drop(pending);
-                return http_glue::plain(StatusCode::BAD_REQUEST, "Bad Request");
+                socket.post_body_failed(id, &e.to_string());
             }
         }
     } else {
         drop(body);
     }
-    finish(&shared, socket, id, reply, answer).await
+    finish(&shared, socket, id, reply, answer, move || {
+        fallback.unknown_session()
+    })
+    .await
 }
 
 /// Waits for the session's reply and turns it into the HTTP answer (a 101 for a
@@ -302,45 +307,32 @@ async fn finish<H: Handler, R: Runtime>(
     id: RequestId,
     reply: oneshot::Receiver<Reply>,
     mut answer: Answer,
+    lost: impl FnOnce() -> engineio_proto::Response,
 ) -> http::Response<ResponseBody> {
     let mut pending = PendingRequest {
         socket: Some(socket.clone()),
         id,
     };
-    let reply = wait(reply).await;
+    let reply = reply.await.ok();
     pending.done();
     match reply {
         Some(Reply::Response(r)) => answer.respond(r),
         Some(Reply::AcceptWebSocket(extra)) => {
             let Some(upgrade) = answer.upgrade.take() else {
-                socket.websocket_failed(id, "not a WebSocket handshake request".into());
-                return http_glue::plain(StatusCode::BAD_REQUEST, "not a WebSocket handshake");
+                // The protocol accepts only upgradable requests with a key; if the binding
+                // lost them anyway, the session hears that the socket failed.
+                socket.websocket_failed(id, "the connection could not be upgraded".into());
+                return answer.respond(RequestError::CannotUpgrade.to_response());
             };
-            let response = match http_glue::websocket_accept(
-                upgrade.key.as_ref(),
-                upgrade.version_13,
-                extra,
-            ) {
-                Ok(response) => response,
-                Err(why) => {
-                    socket.websocket_failed(id, why.to_owned());
-                    return http_glue::plain(StatusCode::BAD_REQUEST, why);
-                }
-            };
-            let Some(on_upgrade) = upgrade.on_upgrade else {
-                socket.websocket_failed(
-                    id,
-                    "the connection cannot be upgraded (HTTP/2, or a server without upgrade support)".into(),
-                );
-                return http_glue::plain(
-                    StatusCode::BAD_REQUEST,
-                    "this connection cannot be upgraded to a WebSocket",
-                );
-            };
+            let response = http_glue::websocket_accept(&upgrade.key, extra);
+            if let Some(notice) = &upgrade.notice {
+                // The session times the WebSocket's writes from now on.
+                notice.upgraded();
+            }
             let runtime = shared.runtime.clone();
             let config = shared.ws_config;
             shared.runtime.spawn(async move {
-                match on_upgrade.await {
+                match upgrade.on_upgrade.await {
                     Ok(upgraded) => {
                         let ws = runtime
                             .websocket(upgraded, tungstenite::protocol::Role::Server, config)
@@ -352,16 +344,8 @@ async fn finish<H: Handler, R: Runtime>(
             });
             response
         }
-        None => {
-            // The session ended without answering (cannot happen: every request is
-            // answered before `Closed`); treat it as gone.
-            http_glue::plain(StatusCode::BAD_REQUEST, "Session ID unknown")
-        }
+        None => answer.respond(lost()),
     }
-}
-
-async fn wait(reply: oneshot::Receiver<Reply>) -> Option<Reply> {
-    reply.await.ok()
 }
 
 /// The inner service of a standalone server: 404 for anything that is not Engine.IO or a
@@ -379,7 +363,7 @@ impl<B: Send + 'static> tower_service::Service<Request<B>> for NotFound {
     }
 
     fn call(&mut self, _req: Request<B>) -> Self::Future {
-        std::future::ready(Ok(http_glue::plain(StatusCode::NOT_FOUND, "Not Found")))
+        std::future::ready(Ok(http_glue::to_http(not_found(), None, None)))
     }
 }
 

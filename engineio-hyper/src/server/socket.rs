@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use engineio_proto::server::{HandshakeRequest, Rejection, Session};
+use engineio_proto::server::{HandshakeRequest, Rejection, Session, SessionRequest};
 use engineio_proto::{
     CloseReason, Message, RequestId, Response, SendError, Sid, Transport, TransportEnd,
+    UpgradeFailure,
 };
 use http::HeaderMap;
 use tokio::sync::oneshot;
@@ -62,6 +63,12 @@ pub trait Handler: Send + Sync + 'static {
         let _ = socket;
     }
 
+    /// An upgrade to WebSocket failed (timeout, socket closed during the probe, bad
+    /// probe); the session goes on over polling.
+    fn on_upgrade_failed(&self, socket: &Socket<Self::Data>, failure: &UpgradeFailure) {
+        let _ = (socket, failure);
+    }
+
     /// The session ended; the socket can no longer send. Called exactly once per session.
     fn on_disconnect(&self, socket: &Socket<Self::Data>, reason: &CloseReason) {
         let _ = (socket, reason);
@@ -109,10 +116,23 @@ pub(crate) enum Reply {
 }
 
 pub(crate) struct SessionState {
-    pub(crate) session: Session<()>,
+    pub(crate) session: Session,
     pub(crate) replies: Vec<(RequestId, oneshot::Sender<Reply>)>,
-    /// A WebSocket stream waiting for the driver (the runtime's type, boxed).
-    pub(crate) new_ws: Option<(RequestId, Box<dyn Any + Send>)>,
+    /// WebSocket streams waiting for the driver (the runtime's type, boxed).
+    pub(crate) new_ws: Vec<(RequestId, Box<dyn Any + Send>)>,
+    /// The driver is gone (the session was released): nothing will answer a request.
+    pub(crate) released: bool,
+}
+
+impl SessionState {
+    pub(crate) fn new(session: Session) -> Self {
+        SessionState {
+            session,
+            replies: Vec::new(),
+            new_ws: Vec::new(),
+            released: false,
+        }
+    }
 }
 
 pub(crate) struct SocketShared<D> {
@@ -225,23 +245,34 @@ impl<D> Socket<D> {
         self.wake();
     }
 
-    /// Hands a request to the session and registers where its reply goes.
-    pub(crate) fn request(
-        &self,
-        id: RequestId,
-        f: impl FnOnce(&mut Session<()>),
-    ) -> oneshot::Receiver<Reply> {
+    /// Registers where the reply to request `id` goes (the session answers it later).
+    pub(crate) fn expect_reply(&self, id: RequestId) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut state = self.lock();
-            state.replies.push((id, tx));
-            f(&mut state.session);
-        }
-        self.wake();
+        self.lock().replies.push((id, tx));
         rx
     }
 
-    pub(crate) fn with_session(&self, f: impl FnOnce(&mut Session<()>)) {
+    /// Hands a request to the session and registers where its reply goes; `None` when
+    /// the session is already released (nothing would answer).
+    pub(crate) fn request(
+        &self,
+        now: std::time::Instant,
+        request: SessionRequest,
+    ) -> Option<oneshot::Receiver<Reply>> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.lock();
+            if state.released {
+                return None;
+            }
+            state.replies.push((request.id(), tx));
+            state.session.handle_request(now, request);
+        }
+        self.wake();
+        Some(rx)
+    }
+
+    pub(crate) fn with_session(&self, f: impl FnOnce(&mut Session)) {
         f(&mut self.lock().session);
         self.wake();
     }
@@ -249,6 +280,11 @@ impl<D> Socket<D> {
     pub(crate) fn post_body(&self, id: RequestId, body: Bytes) {
         let now = (self.shared.now)();
         self.with_session(|s| s.handle_post_body(now, id, body));
+    }
+
+    pub(crate) fn post_body_failed(&self, id: RequestId, detail: &str) {
+        let now = (self.shared.now)();
+        self.with_session(|s| s.handle_post_body_failed(now, id, detail));
     }
 
     pub(crate) fn request_dropped(&self, id: RequestId) {
@@ -261,7 +297,7 @@ impl<D> Socket<D> {
     }
 
     pub(crate) fn attach_websocket(&self, id: RequestId, ws: Box<dyn Any + Send>) {
-        self.lock().new_ws = Some((id, ws));
+        self.lock().new_ws.push((id, ws));
         self.wake();
     }
 

@@ -79,13 +79,6 @@ impl<D> SessionTable<D> {
         self.shard(sid).remove(&sid);
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
-    }
-
     pub(crate) fn all(&self) -> Vec<Socket<D>> {
         self.shards
             .iter()

@@ -440,6 +440,7 @@ impl Client {
             TransportEnd::MessageTooLarge { size } => {
                 format!("a message of {size} bytes was over the WebSocket library's limit")
             }
+            TransportEnd::Violation(v) => format!("the server broke the WebSocket protocol: {v}"),
         };
         match &self.phase {
             Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
@@ -471,7 +472,7 @@ impl Client {
     /// or twice does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
-        while let Some(timer) = self.timers.pop_expired(now) {
+        while let Some((timer, _deadline)) = self.timers.pop_expired(now) {
             match timer {
                 Timer::Connect => {
                     let timeout = self.config.request_timeout;

@@ -28,6 +28,7 @@ use super::RequestInfo;
 /// | [`ping_timeout`](Self::ping_timeout) | 20 s | `pingTimeout` 20000 ms | `ping_timeout` 20 s |
 /// | [`upgrade_timeout`](Self::upgrade_timeout) | 10 s | `upgradeTimeout` 10000 ms | none |
 /// | [`close_timeout`](Self::close_timeout) | 30 s | polling `closeTimeout` 30000 ms | none |
+/// | [`write_timeout`](Self::write_timeout) | 5 s | none (a peer that never reads holds its socket) | none |
 /// | [`max_payload`](Self::max_payload) | 1,000,000 B | `maxHttpBufferSize` 1e6 | `max_http_buffer_size` 1,000,000 |
 /// | [`max_packets_per_payload`](Self::max_packets_per_payload) | unlimited | unlimited | 16 |
 /// | [`max_buffered_packets`](Self::max_buffered_packets) | 1024 | unbounded | unbounded |
@@ -54,6 +55,14 @@ pub struct ServerConfig {
     /// After the server closes a polling session, how long the close packet waits for a
     /// GET to carry it before the session is dropped anyway.
     pub close_timeout: Duration,
+    /// How long a peer may leave what the server writes unread. A WebSocket that takes
+    /// nothing for this long ends its session
+    /// ([`CloseReason::WriteTimeout`](crate::CloseReason::WriteTimeout)); once a session
+    /// has ended, its sockets get this long to take their last frames, and late requests
+    /// naming it are still judged by how it ended, then everything is dropped
+    /// ([`Action::Release`](super::Action::Release)). So a peer that stops reading never
+    /// holds a socket longer than the heartbeat (or this timeout) plus this timeout.
+    pub write_timeout: Duration,
     /// The largest polling POST body and the largest WebSocket message accepted, in bytes;
     /// also advertised to clients as `maxPayload`. A larger POST gets `413` and a larger
     /// WebSocket message the close code 1009; both end the session with
@@ -86,6 +95,7 @@ impl Default for ServerConfig {
             ping_timeout: Duration::from_secs(20),
             upgrade_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(5),
             max_payload: 1_000_000,
             max_packets_per_payload: usize::MAX,
             max_buffered_packets: 1024,

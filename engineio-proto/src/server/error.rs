@@ -92,6 +92,25 @@ pub enum RequestError {
     /// `EIO` was not `4`.
     #[error(transparent)]
     UnsupportedProtocolVersion(#[from] crate::UnsupportedProtocolVersion),
+    /// A WebSocket upgrade request the WebSocket protocol refuses (RFC 6455, 4.2.1).
+    #[error("invalid WebSocket handshake: {0}")]
+    BadWebSocketHandshake(&'static str),
+    /// The connection cannot be upgraded to a WebSocket (HTTP/2, or a server stack
+    /// without upgrade support).
+    #[error(
+        "this connection cannot be upgraded to a WebSocket (HTTP/2, or a server without upgrade support): use HTTP/1.1"
+    )]
+    CannotUpgrade,
+    /// The body of a polling POST could not be read.
+    #[error(
+        "the polling POST body could not be read (the connection failed or its framing was invalid)"
+    )]
+    BodyUnreadable,
+    /// The server is shutting down and takes no new sessions.
+    #[error(
+        "the server is shutting down and takes no new sessions: connect again (to another node)"
+    )]
+    ShuttingDown,
     /// The application refused the handshake.
     #[error("connection refused: {message}")]
     Rejected {
@@ -116,8 +135,11 @@ impl RequestError {
             | RequestError::MethodNotAllowed { .. }
             | RequestError::OriginNotAllowed(_)
             | RequestError::JsonpNotSupported
-            | RequestError::TransportMismatch(_) => ErrorCode::BadRequest,
-            RequestError::Rejected { .. } => ErrorCode::Forbidden,
+            | RequestError::TransportMismatch(_)
+            | RequestError::BadWebSocketHandshake(_)
+            | RequestError::CannotUpgrade
+            | RequestError::BodyUnreadable => ErrorCode::BadRequest,
+            RequestError::Rejected { .. } | RequestError::ShuttingDown => ErrorCode::Forbidden,
             RequestError::UnsupportedProtocolVersion(_) => ErrorCode::UnsupportedProtocolVersion,
         }
     }
@@ -126,6 +148,7 @@ impl RequestError {
     pub fn status(&self) -> StatusCode {
         match self {
             RequestError::Rejected { status, .. } => *status,
+            RequestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

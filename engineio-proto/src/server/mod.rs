@@ -19,18 +19,24 @@
 //! # Driving a session
 //!
 //! After every input (`handle_*`, `send`, `close`), drain [`Session::poll_action`] until it
-//! returns `None`, then sleep until [`Session::poll_timeout`] and call
+//! returns `None` — always, also while a WebSocket is not taking writes: answers, closes
+//! and events never wait for the peer. Then sleep until [`Session::poll_timeout`] and call
 //! [`Session::handle_timeout`]. Time never goes backwards between calls; calling
-//! `handle_timeout` early or twice does nothing.
+//! `handle_timeout` early or twice does nothing. Give every request the instant its head
+//! arrived ([`Server::handle_request`]'s `now`): the session judges it by its state then,
+//! whatever order two threads hand requests over in.
+//!
+//! A session reports its end with [`Event::Closed`]; keep it until [`Action::Release`]
+//! (`write_timeout` later), which is when its last sockets must be dropped. Meanwhile it
+//! answers requests that name it as a closed session would.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use bytes::Bytes;
 //! use http::{HeaderMap, Method, Uri};
 //! use engineio_proto::server::{
 //!     Action, Event, RequestInfo, Routed, SeededSidGenerator, Server, ServerConfig,
 //! };
-//! use engineio_proto::RequestId;
+//! use engineio_proto::{CloseReason, RequestId};
 //!
 //! # #[allow(clippy::disallowed_methods)]
 //! let start = Instant::now(); // a binding reads its clock; tests use a virtual one
@@ -39,17 +45,17 @@
 //! // A client's handshake arrives.
 //! let uri: Uri = "/engine.io/?EIO=4&transport=polling".parse()?;
 //! let headers = HeaderMap::new();
-//! let Routed::Handshake(handshake) =
-//!     server.handle_request(RequestId(1), &RequestInfo::new(&Method::GET, &uri, &headers))
-//! else {
+//! let info = RequestInfo::new(&Method::GET, &uri, &headers);
+//! let Routed::Handshake(handshake) = server.handle_request(start, RequestId(1), &info) else {
 //!     unreachable!("a valid handshake")
 //! };
-//! // The application may inspect `handshake.headers()` etc. and accept with its own data.
-//! let mut session = server.accept(start, handshake, "user data");
+//! // The application may inspect `handshake.headers()` etc., then accept it.
+//! let mut session = server.accept(start, handshake).expect("not shutting down");
 //!
 //! // The driving loop: drain actions after every input, then wait for the deadline.
 //! let mut now = start;
-//! for _ in 0..3 {
+//! let mut closed = None;
+//! loop {
 //!     while let Some(action) = session.poll_action() {
 //!         match action {
 //!             Action::Respond { request, response } => {
@@ -58,10 +64,14 @@
 //!                 assert!(response.body.starts_with(b"0{\"sid\":"));
 //!             }
 //!             Action::AcceptWebSocket { .. } => { /* complete the 101 and read frames */ }
-//!             Action::WsSend { .. } | Action::WsClose { .. } => { /* write to the socket */ }
+//!             Action::WsSend { .. } | Action::WsClose { .. } | Action::WsDrop { .. } => {
+//!                 /* write to, close or drop the socket */
+//!             }
+//!             Action::ReadWebSocket { .. } => { /* read the socket, then handle_ws_drained */ }
 //!             Action::Event(Event::Message(msg)) => { /* hand to the application */ }
-//!             Action::Event(Event::Closed(reason)) => { /* drop the session */ }
+//!             Action::Event(Event::Closed(reason)) => closed = Some((reason, now)),
 //!             Action::Event(_) => {}
+//!             Action::Release => { /* drop the session and its sockets */ }
 //!         }
 //!     }
 //!     match session.poll_timeout() {
@@ -72,9 +82,11 @@
 //!         None => break,
 //!     }
 //! }
-//! // Nobody polled or answered the pings: the session timed out.
-//! assert!(session.is_closed());
-//! assert_eq!(now - start, Duration::from_secs(25 + 20));
+//! // Nobody polled or answered the ping: the session timed out at 25 s + 20 s, and was
+//! // released `write_timeout` (5 s) later.
+//! assert_eq!(closed, Some((CloseReason::PingTimeout, start + Duration::from_secs(45))));
+//! assert!(session.is_released());
+//! assert_eq!(now - start, Duration::from_secs(50));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -86,7 +98,7 @@ mod session;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -174,6 +186,7 @@ pub struct Server {
     config: Arc<ServerConfig>,
     sids: Box<dyn SidGenerator>,
     path_without_slash: String,
+    shutting_down: AtomicBool,
 }
 
 impl fmt::Debug for Server {
@@ -253,6 +266,7 @@ impl HandshakeRequest {
             headers: &self.headers,
             peer_addr: self.peer_addr,
             secure: self.secure,
+            upgradable: true,
         }
     }
 }
@@ -305,6 +319,7 @@ pub struct SessionRequest {
     pub(crate) sid: Sid,
     pub(crate) kind: SessionRequestKind,
     pub(crate) cors: Cors,
+    pub(crate) arrived: Instant,
 }
 
 impl SessionRequest {
@@ -321,6 +336,12 @@ impl SessionRequest {
     /// What it asks for.
     pub fn kind(&self) -> SessionRequestKind {
         self.kind
+    }
+
+    /// The instant its head arrived (the `now` given to
+    /// [`Server::handle_request`]): the session judges it by its state then.
+    pub fn arrived(&self) -> Instant {
+        self.arrived
     }
 
     /// The answer when no live session has this sid: 400 with code 1.
@@ -374,7 +395,21 @@ impl Server {
             config: Arc::new(config),
             sids: Box::new(sids),
             path_without_slash,
+            shutting_down: AtomicBool::new(false),
         })
+    }
+
+    /// Starts shutting down: from now on handshakes are refused (503, "the server is
+    /// shutting down"), including those the application is still deciding on. Existing
+    /// sessions go on until they are closed ([`Session::shutdown`] closes one with
+    /// [`CloseReason::ServerShutdown`](crate::CloseReason::ServerShutdown)).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`begin_shutdown`](Self::begin_shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// The configuration.
@@ -396,13 +431,14 @@ impl Server {
         self.config.max_payload.saturating_add(1)
     }
 
-    /// Reads a request's head and says where it goes; see [`Routed`].
+    /// Reads a request's head and says where it goes; see [`Routed`]. `now` is the
+    /// instant the head arrived: a session judges the request by its state then.
     ///
     /// Checks run in Node's order: path, CORS preflight, transport (code 0), origin
     /// (code 3), JSONP (code 3), then for a session request the method and transport
     /// (code 3) and the protocol version (code 5), and for a handshake the method (code 2),
-    /// the WebSocket headers (code 3) and the protocol version (code 5).
-    pub fn handle_request(&self, id: RequestId, req: &RequestInfo<'_>) -> Routed {
+    /// the WebSocket headers (code 3), the protocol version (code 5) and shutdown (503).
+    pub fn handle_request(&self, now: Instant, id: RequestId, req: &RequestInfo<'_>) -> Routed {
         if !self.matches_path(req.uri.path()) {
             let mut r = Response::empty(StatusCode::NOT_FOUND);
             r.body = Bytes::from_static(b"Not Found");
@@ -418,7 +454,7 @@ impl Server {
                 Err(refused) => RequestError::OriginNotAllowed(refused.0).to_response(),
             });
         }
-        match self.route(id, req, cors_result) {
+        match self.route(now, id, req, cors_result) {
             Ok(routed) => routed,
             Err((err, cors)) => {
                 let mut r = err.to_response();
@@ -430,6 +466,7 @@ impl Server {
 
     fn route(
         &self,
+        now: Instant,
         id: RequestId,
         req: &RequestInfo<'_>,
         cors_result: Result<Cors, request::OriginRefused>,
@@ -491,11 +528,17 @@ impl Server {
             let Ok(sid) = Sid::new(&sid) else {
                 return fail(RequestError::UnknownSid(sid.into_owned()));
             };
+            if kind == SessionRequestKind::WebSocket
+                && let Some(e) = req.websocket_refusal()
+            {
+                return fail(e);
+            }
             return Ok(Routed::Session(SessionRequest {
                 id,
                 sid,
                 kind,
                 cors,
+                arrived: now,
             }));
         }
         if *req.method != Method::GET {
@@ -506,8 +549,16 @@ impl Server {
             (Transport::Polling, true) => return fail(RequestError::UpgradeOnPolling),
             _ => {}
         }
+        if transport == Transport::WebSocket
+            && let Some(e) = req.websocket_refusal()
+        {
+            return fail(e);
+        }
         if let Err(e) = check_protocol_version(eio.as_deref()) {
             return fail(e.into());
+        }
+        if self.is_shutting_down() {
+            return fail(RequestError::ShuttingDown);
         }
         Ok(Routed::Handshake(HandshakeRequest {
             id,
@@ -522,12 +573,24 @@ impl Server {
         }))
     }
 
-    /// Opens the session a handshake asked for, with the application's per-session data.
+    /// Opens the session a handshake asked for.
     ///
     /// The session's first actions answer the handshake: for polling a `200` whose body is
     /// the open packet, for WebSocket an [`Action::AcceptWebSocket`] followed by the open
     /// packet as the first message. The first ping is due `ping_interval` after `now`.
-    pub fn accept<T>(&self, now: Instant, handshake: HandshakeRequest, data: T) -> Session<T> {
+    ///
+    /// If the server began shutting down while the application was deciding, there is no
+    /// session: the error is the response to send (503).
+    pub fn accept(
+        &self,
+        now: Instant,
+        handshake: HandshakeRequest,
+    ) -> Result<Session, Box<Response>> {
+        if self.is_shutting_down() {
+            let mut r = RequestError::ShuttingDown.to_response();
+            handshake.cors.apply(&mut r.headers);
+            return Err(Box::new(r));
+        }
         let sid = self.sids.generate();
         let mut headers = HeaderMap::new();
         if let Some(cookie) = &self.config.cookie
@@ -535,7 +598,7 @@ impl Server {
         {
             headers.insert(header::SET_COOKIE, v);
         }
-        Session::open(
+        Ok(Session::open(
             now,
             Arc::clone(&self.config),
             sid,
@@ -544,8 +607,7 @@ impl Server {
             handshake.b64,
             &handshake.cors,
             headers,
-            data,
-        )
+        ))
     }
 
     /// Refuses a handshake: the response to send (`{"code":4,...}` with the rejection's

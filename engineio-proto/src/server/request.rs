@@ -24,6 +24,10 @@ pub struct RequestInfo<'a> {
     /// Whether the connection is secure (TLS), which makes the request's own origin
     /// `https://...` for the same-origin check.
     pub secure: bool,
+    /// Whether the connection can be upgraded to a WebSocket (HTTP/1.1 with upgrade
+    /// support). Default true; a binding that cannot upgrade this connection says so,
+    /// and WebSocket requests are then refused before any session is made.
+    pub upgradable: bool,
 }
 
 impl<'a> RequestInfo<'a> {
@@ -35,6 +39,7 @@ impl<'a> RequestInfo<'a> {
             headers,
             peer_addr: None,
             secure: false,
+            upgradable: true,
         }
     }
 
@@ -53,6 +58,34 @@ impl<'a> RequestInfo<'a> {
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
+    }
+
+    /// Says whether the connection can be upgraded to a WebSocket.
+    pub fn with_upgradable(mut self, upgradable: bool) -> Self {
+        self.upgradable = upgradable;
+        self
+    }
+
+    /// Why a WebSocket upgrade request cannot be completed, if it cannot: the WebSocket
+    /// handshake headers (RFC 6455, 4.2.1) and the connection's upgrade support.
+    pub(crate) fn websocket_refusal(&self) -> Option<super::RequestError> {
+        use super::RequestError::{BadWebSocketHandshake, CannotUpgrade};
+        let version = self.headers.get(header::SEC_WEBSOCKET_VERSION);
+        if version.is_none_or(|v| v.as_bytes().trim_ascii() != b"13") {
+            return Some(BadWebSocketHandshake(
+                "Sec-WebSocket-Version must be 13 (the only version RFC 6455 defines)",
+            ));
+        }
+        let key = self.headers.get(header::SEC_WEBSOCKET_KEY);
+        if key.is_none_or(|k| k.as_bytes().trim_ascii().is_empty()) {
+            return Some(BadWebSocketHandshake(
+                "the Sec-WebSocket-Key header is missing",
+            ));
+        }
+        if !self.upgradable {
+            return Some(CannotUpgrade);
+        }
+        None
     }
 
     /// The value of a query parameter, percent-decoded (`+` is a space, as in HTML forms

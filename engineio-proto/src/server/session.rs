@@ -1,4 +1,5 @@
-//! One client's session: transport, upgrade, heartbeat and outgoing queue.
+//! One client's session: transport, upgrade, heartbeat, outgoing queue, and the short
+//! record of how it ended.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,12 +13,13 @@ use super::config::ServerConfig;
 use super::error::RequestError;
 use super::request::Cors;
 use super::{SessionRequest, SessionRequestKind};
-use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd};
+use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFailure};
+use crate::close_code::CloseCode;
 use crate::exchange::{RequestId, Response, TEXT_PLAIN};
 use crate::timer::{TimerKey, TimerTable};
 use crate::{
     Handshake, Message, Packet, PayloadEncoder, PayloadLimits, Sid, Transport, Utf8Bytes,
-    WsMessage, decode_payload,
+    WsMessage, WsViolation, decode_payload,
 };
 
 /// Something the binding must do, or tell the application. Drain with
@@ -40,25 +42,44 @@ pub enum Action {
         /// Extra headers for the 101 response (the sid cookie, when configured).
         headers: HeaderMap,
     },
-    /// Send a message on WebSocket `ws`.
+    /// Send a message on WebSocket `ws`, after what was sent on it before.
     WsSend {
         /// The WebSocket.
         ws: RequestId,
         /// The message.
         message: WsMessage,
     },
-    /// Close WebSocket `ws` with a close frame.
+    /// Send a close frame on WebSocket `ws` after what was sent on it before, then close
+    /// it. If the peer does not take it in time, [`WsDrop`](Action::WsDrop) (or
+    /// [`Release`](Action::Release)) follows.
     WsClose {
         /// The WebSocket.
         ws: RequestId,
-        /// The close code (1000 normal, 1001 going away, 1002 protocol error, 1009 message
-        /// too big).
-        code: u16,
+        /// The close code.
+        code: CloseCode,
         /// The close reason.
         reason: &'static str,
     },
+    /// Drop WebSocket `ws` now, whatever it still has to write (its peer did not take the
+    /// close frame within `write_timeout`).
+    WsDrop {
+        /// The WebSocket.
+        ws: RequestId,
+    },
+    /// Read everything WebSocket `ws` has received so far, hand it to
+    /// [`Session::handle_ws_message`], then call [`Session::handle_ws_drained`]. Asked for
+    /// during an upgrade: a polling request is judged only once the frames the client
+    /// sent before it (the probe, `5`) have been seen.
+    ReadWebSocket {
+        /// The WebSocket.
+        ws: RequestId,
+    },
     /// Tell the application.
     Event(Event),
+    /// The session is over and has nothing left to say: drop it, and every socket and
+    /// request it still holds. Comes `write_timeout` after [`Event::Closed`]; until then
+    /// the session answers requests that name it (as a closed session).
+    Release,
 }
 
 /// What the application hears from a session.
@@ -69,7 +90,10 @@ pub enum Event {
     Message(Message),
     /// The session moved from polling to WebSocket.
     Upgraded,
-    /// The session ended; this is its last event. Drop the session.
+    /// An upgrade to WebSocket failed; the session goes on over polling.
+    UpgradeFailed(UpgradeFailure),
+    /// The session ended; it sends and receives nothing more. The binding keeps it until
+    /// [`Action::Release`], to answer late requests and let its sockets linger.
     Closed(CloseReason),
 }
 
@@ -83,10 +107,16 @@ enum Timer {
     Upgrade = 2,
     /// A server close over polling waited too long for a GET.
     CloseWait = 3,
+    /// The WebSocket has taken nothing for too long.
+    WriteStall = 4,
+    /// The closed session's record and sockets are kept until then.
+    Linger = 5,
+    /// A socket the session closed (not the session itself) must be gone by then.
+    SocketLinger = 6,
 }
 
 impl TimerKey for Timer {
-    const COUNT: usize = 4;
+    const COUNT: usize = 7;
     fn index(self) -> usize {
         self as usize
     }
@@ -95,7 +125,10 @@ impl TimerKey for Timer {
             0 => Timer::Ping,
             1 => Timer::PingTimeout,
             2 => Timer::Upgrade,
-            _ => Timer::CloseWait,
+            3 => Timer::CloseWait,
+            4 => Timer::WriteStall,
+            5 => Timer::Linger,
+            _ => Timer::SocketLinger,
         }
     }
 }
@@ -104,6 +137,17 @@ impl TimerKey for Timer {
 struct Upgrade {
     ws: RequestId,
     probed: bool,
+}
+
+/// A session that ended, kept until [`Action::Release`] to judge late requests.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    /// When it ended (a timer's deadline, or the instant of the input that ended it).
+    at: Instant,
+    /// Whether it was on polling then.
+    polling: bool,
+    /// Whether a GET has been answered with the session's last packet.
+    get_answered: bool,
 }
 
 #[derive(Debug)]
@@ -117,7 +161,14 @@ enum State {
     WebSocket {
         ws: RequestId,
     },
-    Closed,
+    Closed(Ended),
+}
+
+/// A polling request held back during an upgrade until the WebSocket has been read.
+#[derive(Debug)]
+struct Deferred {
+    request: SessionRequest,
+    body: Option<Bytes>,
 }
 
 enum PacketOutcome {
@@ -128,8 +179,25 @@ enum PacketOutcome {
 
 /// One client's session, driven by its binding; see the [module documentation](super).
 ///
-/// `T` is the application's per-session data, given to [`Server::accept`](super::Server::accept).
-pub struct Session<T = ()> {
+/// # Inputs and outputs
+///
+/// - Requests routed here by [`Server::handle_request`](super::Server::handle_request)
+///   go to [`handle_request`](Self::handle_request) (a POST's body follows with
+///   [`handle_post_body`](Self::handle_post_body)); WebSocket frames to
+///   [`handle_ws_message`](Self::handle_ws_message); a WebSocket that ends to
+///   [`handle_ws_closed`](Self::handle_ws_closed).
+/// - When a WebSocket stops taking writes, say so
+///   ([`handle_ws_write_blocked`](Self::handle_ws_write_blocked)) and again when it takes
+///   them again ([`handle_ws_writable`](Self::handle_ws_writable)): meanwhile the session
+///   holds its messages in its bounded queue (so `send` reports back-pressure), and a
+///   socket that takes nothing for `write_timeout` ends the session.
+/// - After every input, drain [`poll_action`](Self::poll_action) until `None`, always,
+///   whether or not the socket is writable: answers, closes and events never wait for
+///   the peer.
+/// - Every input applies the timers that expired before it first, so an input is judged
+///   by the state at its instant; a request is judged at the instant its head arrived
+///   ([`SessionRequest::arrived`](super::SessionRequest::arrived)).
+pub struct Session {
     sid: Sid,
     config: Arc<ServerConfig>,
     state: State,
@@ -143,22 +211,31 @@ pub struct Session<T = ()> {
     b64: bool,
     closing: Option<CloseReason>,
     close_reason: Option<CloseReason>,
-    data: T,
+    /// The WebSocket in use takes no writes right now.
+    write_blocked: bool,
+    /// Polling requests waiting for the upgrade's WebSocket to be read.
+    deferred: VecDeque<Deferred>,
+    /// A [`Action::ReadWebSocket`] is out and its [`Session::handle_ws_drained`] has not
+    /// come back yet.
+    reading: bool,
+    /// Sockets the session closed while going on (a failed upgrade, a second WebSocket),
+    /// with the instant they must be gone by.
+    lingering: Vec<(RequestId, Instant)>,
+    released: bool,
 }
 
-impl<T: fmt::Debug> fmt::Debug for Session<T> {
+impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("sid", &self.sid)
             .field("state", &self.state)
             .field("queued", &self.outbox.len())
             .field("close_reason", &self.close_reason)
-            .field("data", &self.data)
             .finish_non_exhaustive()
     }
 }
 
-impl<T> Session<T> {
+impl Session {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn open(
         now: Instant,
@@ -169,8 +246,7 @@ impl<T> Session<T> {
         b64: bool,
         cors: &Cors,
         mut headers: HeaderMap,
-        data: T,
-    ) -> Session<T> {
+    ) -> Session {
         let upgrades = match transport {
             Transport::Polling if config.allow_upgrades && config.transports.websocket => {
                 vec![Transport::WebSocket]
@@ -189,7 +265,10 @@ impl<T> Session<T> {
         let mut session = Session {
             sid,
             config,
-            state: State::Closed,
+            state: State::Polling {
+                get: None,
+                upgrade: None,
+            },
             outbox: VecDeque::new(),
             actions: VecDeque::new(),
             timers,
@@ -200,14 +279,14 @@ impl<T> Session<T> {
             b64,
             closing: None,
             close_reason: None,
-            data,
+            write_blocked: false,
+            deferred: VecDeque::new(),
+            reading: false,
+            lingering: Vec::new(),
+            released: false,
         };
         match transport {
             Transport::Polling => {
-                session.state = State::Polling {
-                    get: None,
-                    upgrade: None,
-                };
                 let mut response = payload_response(cors, std::slice::from_ref(&open));
                 response.headers.extend(headers);
                 session.respond(request, response);
@@ -233,6 +312,7 @@ impl<T> Session<T> {
     pub fn transport(&self) -> Transport {
         match self.state {
             State::WebSocket { .. } => Transport::WebSocket,
+            State::Closed(Ended { polling: false, .. }) => Transport::WebSocket,
             _ => Transport::Polling,
         }
     }
@@ -250,7 +330,13 @@ impl<T> Session<T> {
 
     /// Whether the session has ended (its [`Event::Closed`] has been queued).
     pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(self.state, State::Closed(_))
+    }
+
+    /// Whether the session has been released ([`Action::Release`] has been queued):
+    /// nothing is left of it.
+    pub fn is_released(&self) -> bool {
+        self.released
     }
 
     /// Why the session ended, once it has.
@@ -263,30 +349,21 @@ impl<T> Session<T> {
         self.outbox.len()
     }
 
-    /// The application's per-session data.
-    pub fn data(&self) -> &T {
-        &self.data
-    }
-
-    /// The application's per-session data, mutably.
-    pub fn data_mut(&mut self) -> &mut T {
-        &mut self.data
-    }
-
-    /// Consumes the session, returning the application's data.
-    pub fn into_data(self) -> T {
-        self.data
-    }
-
     // ---------------------------------------------------------------- outputs
 
     /// The next thing to do, or `None` when there is nothing until the next input or
     /// [`poll_timeout`](Self::poll_timeout).
+    ///
+    /// Messages for the WebSocket in use come out only while it takes writes (see
+    /// [`handle_ws_write_blocked`](Self::handle_ws_write_blocked)); everything else comes
+    /// out at once.
     pub fn poll_action(&mut self) -> Option<Action> {
         if let Some(action) = self.actions.pop_front() {
             return Some(action);
         }
-        if let State::WebSocket { ws } = self.state {
+        if let State::WebSocket { ws } = self.state
+            && !self.write_blocked
+        {
             let Some(packet) = self.outbox.pop_front() else {
                 self.trim();
                 return None;
@@ -303,7 +380,7 @@ impl<T> Session<T> {
     }
 
     /// The next deadline: call [`handle_timeout`](Self::handle_timeout) then. `None` once
-    /// the session is closed.
+    /// the session has been released.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
@@ -331,6 +408,12 @@ impl<T> Session<T> {
         if self.outbox.is_empty() {
             self.outbox.shrink_to_fit();
         }
+        if self.deferred.is_empty() {
+            self.deferred.shrink_to_fit();
+        }
+        if self.lingering.is_empty() {
+            self.lingering.shrink_to_fit();
+        }
     }
 
     // ---------------------------------------------------------------- inputs
@@ -338,27 +421,81 @@ impl<T> Session<T> {
     /// Handles a request [`Server::handle_request`](super::Server::handle_request) routed to
     /// this session. The answer comes out of [`poll_action`](Self::poll_action), at once
     /// or later (a parked long-poll GET).
+    ///
+    /// The request is judged at the instant its head arrived: timers that expired before
+    /// it apply first, and a request that arrived before the session ended gets what it
+    /// would have got then. During an upgrade, polling requests wait until the
+    /// WebSocket has been read ([`Action::ReadWebSocket`]).
     pub fn handle_request(&mut self, now: Instant, request: SessionRequest) {
+        let arrived = request.arrived.min(now);
+        self.expire(arrived);
+        if request.sid != self.sid {
+            return self.answer_unknown(request.id, &request.cors);
+        }
+        if let State::Polling {
+            upgrade: Some(u), ..
+        } = self.state
+            && request.kind != SessionRequestKind::WebSocket
+        {
+            self.deferred.push_back(Deferred {
+                request,
+                body: None,
+            });
+            if !self.reading {
+                self.reading = true;
+                self.actions.push_back(Action::ReadWebSocket { ws: u.ws });
+            }
+            return;
+        }
+        self.judge(request, None);
+    }
+
+    /// Judges a request by the current state.
+    fn judge(&mut self, request: SessionRequest, body: Option<Bytes>) {
         let SessionRequest {
             id,
-            sid,
             kind,
             cors,
+            arrived,
+            ..
         } = request;
-        if sid != self.sid || self.is_closed() {
-            let mut r = RequestError::UnknownSid(sid.to_string()).to_response();
-            cors.apply(&mut r.headers);
-            self.respond(id, r);
+        if let State::Closed(ended) = &mut self.state {
+            // It reached the server before the session ended: it gets what a parked GET
+            // got then. Anything later finds the session gone.
+            let parked_then = kind == SessionRequestKind::Poll
+                && ended.polling
+                && !ended.get_answered
+                && arrived < ended.at;
+            if parked_then {
+                ended.get_answered = true;
+                let packet = if self.close_reason == Some(CloseReason::ClientClose) {
+                    Packet::Noop
+                } else {
+                    Packet::Close
+                };
+                self.respond(id, payload_response(&cors, &[packet]));
+            } else {
+                self.answer_unknown(id, &cors);
+            }
             return;
         }
         match kind {
-            SessionRequestKind::Poll => self.on_poll(id, cors),
-            SessionRequestKind::Post { octet_stream } => self.on_post(id, cors, octet_stream),
-            SessionRequestKind::WebSocket => self.on_websocket(now, id, cors),
+            SessionRequestKind::Poll => self.on_poll(arrived, id, cors),
+            SessionRequestKind::Post { octet_stream } => {
+                self.on_post(arrived, id, cors, octet_stream);
+                if let Some(body) = body {
+                    self.handle_post_body(arrived, id, body);
+                }
+            }
+            SessionRequestKind::WebSocket => self.on_websocket(arrived, id, cors),
         }
     }
 
-    fn on_poll(&mut self, id: RequestId, cors: Cors) {
+    fn answer_unknown(&mut self, id: RequestId, cors: &Cors) {
+        self.respond_error(id, cors, RequestError::UnknownSid(self.sid.to_string()));
+    }
+
+    fn on_poll(&mut self, now: Instant, id: RequestId, cors: Cors) {
         let State::Polling { get, upgrade } = &mut self.state else {
             return self.respond_error(
                 id,
@@ -371,7 +508,11 @@ impl<T> Session<T> {
         if get.is_some() {
             // Node: the new GET gets 400 and the parked one a close packet.
             self.respond(id, plain(StatusCode::BAD_REQUEST, &cors));
-            return self.finish(CloseReason::ParseError(ProtocolError::DuplicateGet), true);
+            return self.finish(
+                now,
+                CloseReason::ParseError(ProtocolError::DuplicateGet),
+                true,
+            );
         }
         let probed = upgrade.is_some_and(|u| u.probed);
         if self.outbox.is_empty() && probed {
@@ -380,10 +521,10 @@ impl<T> Session<T> {
             return;
         }
         *get = Some((id, cors));
-        self.flush_polling();
+        self.flush_polling(now);
     }
 
-    fn on_post(&mut self, id: RequestId, cors: Cors, octet_stream: bool) {
+    fn on_post(&mut self, now: Instant, id: RequestId, cors: Cors, octet_stream: bool) {
         if matches!(self.state, State::WebSocket { .. }) {
             return self.respond_error(
                 id,
@@ -396,21 +537,44 @@ impl<T> Session<T> {
         if let Some((first, first_cors)) = self.post.take() {
             self.respond(first, plain(StatusCode::BAD_REQUEST, &first_cors));
             self.respond(id, plain(StatusCode::BAD_REQUEST, &cors));
-            return self.finish(CloseReason::ParseError(ProtocolError::DuplicatePost), true);
+            return self.finish(
+                now,
+                CloseReason::ParseError(ProtocolError::DuplicatePost),
+                true,
+            );
         }
         if octet_stream {
             self.respond(id, plain(StatusCode::BAD_REQUEST, &cors));
-            return self.finish(CloseReason::ParseError(ProtocolError::BinaryPayload), true);
+            return self.finish(
+                now,
+                CloseReason::ParseError(ProtocolError::BinaryPayload),
+                true,
+            );
         }
         self.post = Some((id, cors));
     }
 
     fn on_websocket(&mut self, now: Instant, id: RequestId, cors: Cors) {
-        let refusal = match &self.state {
+        let taken = match &self.state {
             State::WebSocket { .. } => Some("this session already uses a WebSocket"),
             State::Polling {
                 upgrade: Some(_), ..
             } => Some("an upgrade is already in progress for this session"),
+            _ => None,
+        };
+        if let Some(why) = taken {
+            // As Node: the handshake completes, then the socket is closed at once; the
+            // first WebSocket is untouched. (Refusing before the 101 would look like a
+            // network error to the client.)
+            let mut headers = HeaderMap::new();
+            cors.apply(&mut headers);
+            self.actions.push_back(Action::AcceptWebSocket {
+                request: id,
+                headers,
+            });
+            return self.close_socket(now, id, CloseCode::Policy, why);
+        }
+        let refusal = match &self.state {
             State::Polling { .. }
                 if !self.config.allow_upgrades || !self.config.transports.websocket =>
             {
@@ -440,6 +604,11 @@ impl<T> Session<T> {
     /// (read at most [`Server::body_read_limit`](super::Server::body_read_limit) bytes).
     /// Bodies for requests the session already answered are ignored.
     pub fn handle_post_body(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        if let Some(d) = self.deferred.iter_mut().find(|d| d.request.id == request) {
+            d.body = Some(body);
+            return;
+        }
+        self.expire(now);
         let Some((id, cors)) = self.post.take_if(|(p, _)| *p == request) else {
             return;
         };
@@ -456,6 +625,7 @@ impl<T> Session<T> {
             cors.apply(&mut r.headers);
             self.respond(id, r);
             return self.finish(
+                now,
                 CloseReason::PayloadTooLarge {
                     size: body.len(),
                     limit,
@@ -471,7 +641,7 @@ impl<T> Session<T> {
             Ok(p) => p,
             Err(e) => {
                 self.respond(id, plain(StatusCode::BAD_REQUEST, &cors));
-                return self.finish(CloseReason::ParseError(e.into()), true);
+                return self.finish(now, CloseReason::ParseError(e.into()), true);
             }
         };
         for packet in packets {
@@ -483,24 +653,52 @@ impl<T> Session<T> {
                 PacketOutcome::Continue => {}
                 PacketOutcome::ClientClosed => {
                     self.respond(id, ok_response(&cors));
-                    return self.finish(CloseReason::ClientClose, true);
+                    return self.finish(now, CloseReason::ClientClose, true);
                 }
                 PacketOutcome::Violation(e) => {
                     self.respond(id, plain(StatusCode::BAD_REQUEST, &cors));
-                    return self.finish(CloseReason::ParseError(e), true);
+                    return self.finish(now, CloseReason::ParseError(e), true);
                 }
             }
         }
         self.respond(id, ok_response(&cors));
     }
 
+    /// The body of a POST the session took could not be read (the connection failed
+    /// mid-body, or its framing was invalid). The POST is answered with 400 and the
+    /// session ends with a transport error, as in Node.
+    pub fn handle_post_body_failed(&mut self, now: Instant, request: RequestId, detail: &str) {
+        if let Some(i) = self.deferred.iter().position(|d| d.request.id == request) {
+            if let Some(d) = self.deferred.remove(i) {
+                self.respond_error(d.request.id, &d.request.cors, RequestError::BodyUnreadable);
+            }
+            return;
+        }
+        self.expire(now);
+        let Some((id, cors)) = self.post.take_if(|(p, _)| *p == request) else {
+            return;
+        };
+        self.respond_error(id, &cors, RequestError::BodyUnreadable);
+        self.finish(
+            now,
+            CloseReason::TransportError(format!("polling POST body could not be read: {detail}")),
+            true,
+        );
+    }
+
     /// Tells the session that an HTTP request it has not answered yet went away (the
     /// client closed the connection). A parked GET or a POST without its body ends the
     /// session with a transport error, as in Node.
-    pub fn handle_request_dropped(&mut self, _now: Instant, request: RequestId) {
+    pub fn handle_request_dropped(&mut self, now: Instant, request: RequestId) {
+        if let Some(i) = self.deferred.iter().position(|d| d.request.id == request) {
+            self.deferred.remove(i);
+            return;
+        }
+        self.expire(now);
         if self.post.as_ref().is_some_and(|(p, _)| *p == request) {
             self.post = None;
             return self.finish(
+                now,
                 CloseReason::TransportError("polling POST closed before its body arrived".into()),
                 true,
             );
@@ -510,6 +708,7 @@ impl<T> Session<T> {
         {
             *get = None;
             self.finish(
+                now,
                 CloseReason::TransportError(
                     "polling GET closed by the client before it was answered".into(),
                 ),
@@ -520,12 +719,13 @@ impl<T> Session<T> {
 
     /// Handles a message received on WebSocket `ws`.
     pub fn handle_ws_message(&mut self, now: Instant, ws: RequestId, message: WsMessage) {
+        self.expire(now);
         let size = message.len();
         let limit = self.config.max_payload;
         match self.state {
             State::WebSocket { ws: active } if active == ws => {
                 if size > limit {
-                    return self.finish(CloseReason::PayloadTooLarge { size, limit }, true);
+                    return self.finish(now, CloseReason::PayloadTooLarge { size, limit }, true);
                 }
                 let outcome = match Packet::decode_ws(message) {
                     Ok(packet) => self.on_packet(now, packet),
@@ -533,28 +733,56 @@ impl<T> Session<T> {
                 };
                 match outcome {
                     PacketOutcome::Continue => {}
-                    PacketOutcome::ClientClosed => self.finish(CloseReason::ClientClose, true),
-                    PacketOutcome::Violation(e) => self.finish(CloseReason::ParseError(e), true),
+                    PacketOutcome::ClientClosed => self.finish(now, CloseReason::ClientClose, true),
+                    PacketOutcome::Violation(e) => {
+                        self.finish(now, CloseReason::ParseError(e), true)
+                    }
                 }
             }
             State::Polling {
                 upgrade: Some(u), ..
             } if u.ws == ws => {
                 if size > limit {
-                    return self.abort_upgrade(now, 1009, "payload too large", true);
+                    return self.abort_upgrade(now, UpgradeFailure::TooLarge, true);
                 }
                 match Packet::decode_ws(message) {
                     Ok(Packet::Ping { probe: true }) if !u.probed => self.on_probe(ws),
                     Ok(Packet::Upgrade) if u.probed => self.complete_upgrade(now, ws),
-                    _ => self.abort_upgrade(now, 1002, "unexpected packet during upgrade", true),
+                    _ => self.abort_upgrade(now, UpgradeFailure::UnexpectedPacket, true),
                 }
             }
             _ => {}
         }
     }
 
+    /// Everything WebSocket `ws` had received has been handed over (the answer to
+    /// [`Action::ReadWebSocket`]): the polling requests that waited for it are judged now.
+    pub fn handle_ws_drained(&mut self, now: Instant, ws: RequestId) {
+        let _ = ws;
+        self.expire(now);
+        self.reading = false;
+        self.judge_deferred();
+    }
+
+    fn judge_deferred(&mut self) {
+        while let Some(d) = self.deferred.pop_front() {
+            self.judge(d.request, d.body);
+        }
+    }
+
     /// Tells the session that WebSocket `ws` ended.
+    ///
+    /// A peer that broke the protocol ([`TransportEnd::Violation`]) or sent a message
+    /// over the limit ([`TransportEnd::MessageTooLarge`]) still gets a close frame with
+    /// the code that says why (1002, 1007 or 1009); after a plain close or an I/O error
+    /// the socket is gone.
     pub fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, end: TransportEnd) {
+        self.expire(now);
+        self.lingering.retain(|(w, _)| *w != ws);
+        let can_close = matches!(
+            end,
+            TransportEnd::MessageTooLarge { .. } | TransportEnd::Violation(_)
+        );
         match self.state {
             State::WebSocket { ws: active } if active == ws => {
                 let reason = match end {
@@ -564,33 +792,93 @@ impl<T> Session<T> {
                         size,
                         limit: self.config.max_payload,
                     },
+                    TransportEnd::Violation(v) => {
+                        CloseReason::ParseError(ProtocolError::WebSocket(v))
+                    }
                 };
-                self.finish(reason, false);
+                self.finish(now, reason, can_close);
             }
             State::Polling {
                 upgrade: Some(u), ..
-            } if u.ws == ws => self.abort_upgrade(now, 1000, "", false),
+            } if u.ws == ws => {
+                let failure = match end {
+                    TransportEnd::MessageTooLarge { .. } => UpgradeFailure::TooLarge,
+                    TransportEnd::Violation(_) => UpgradeFailure::UnexpectedPacket,
+                    _ => UpgradeFailure::WebSocketClosed,
+                };
+                self.abort_upgrade(now, failure, can_close);
+            }
             _ => {}
+        }
+        self.set_socket_linger();
+    }
+
+    /// WebSocket `ws` stopped taking writes (its peer is not reading, or not fast
+    /// enough). Until [`handle_ws_writable`](Self::handle_ws_writable), messages for it
+    /// stay in the session's bounded queue; if it takes nothing for `write_timeout`, the
+    /// session ends with [`CloseReason::WriteTimeout`].
+    pub fn handle_ws_write_blocked(&mut self, now: Instant, ws: RequestId) {
+        self.expire(now);
+        if matches!(self.state, State::WebSocket { ws: active } if active == ws)
+            && !self.write_blocked
+        {
+            self.write_blocked = true;
+            self.timers
+                .set(Timer::WriteStall, now + self.config.write_timeout);
+        }
+    }
+
+    /// WebSocket `ws` takes writes again.
+    pub fn handle_ws_writable(&mut self, now: Instant, ws: RequestId) {
+        self.expire(now);
+        if matches!(self.state, State::WebSocket { ws: active } if active == ws) {
+            self.write_blocked = false;
+            self.timers.stop(Timer::WriteStall);
         }
     }
 
     /// Handles the deadline given by [`poll_timeout`](Self::poll_timeout). Calling it early
     /// or twice does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(timer) = self.timers.pop_expired(now) {
+        self.expire(now);
+    }
+
+    /// Applies every timer that expired at or before `now`, each at its own deadline.
+    fn expire(&mut self, now: Instant) {
+        while let Some((timer, at)) = self.timers.pop_expired(now) {
             match timer {
                 Timer::Ping => {
                     if self.paused {
                         self.ping_due = true;
                     } else {
-                        self.send_ping(now);
+                        self.send_ping(at);
                     }
                 }
-                Timer::PingTimeout => self.finish(CloseReason::PingTimeout, true),
-                Timer::Upgrade => self.abort_upgrade(now, 1000, "upgrade timeout", true),
+                Timer::PingTimeout => self.finish(at, CloseReason::PingTimeout, true),
+                Timer::Upgrade => self.abort_upgrade(at, UpgradeFailure::Timeout, true),
                 Timer::CloseWait => {
                     let reason = self.closing.take().unwrap_or(CloseReason::ServerClose);
-                    self.finish(reason, true);
+                    self.finish(at, reason, true);
+                }
+                Timer::WriteStall => self.finish(at, CloseReason::WriteTimeout, true),
+                Timer::Linger => {
+                    self.timers.clear();
+                    self.lingering.clear();
+                    self.released = true;
+                    self.actions.push_back(Action::Release);
+                    return;
+                }
+                Timer::SocketLinger => {
+                    let mut i = 0;
+                    while let Some(&(ws, deadline)) = self.lingering.get(i) {
+                        if deadline <= now {
+                            self.lingering.swap_remove(i);
+                            self.actions.push_back(Action::WsDrop { ws });
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    self.set_socket_linger();
                 }
             }
         }
@@ -616,7 +904,7 @@ impl<T> Session<T> {
             return Err(SendError::QueueFull { message, limit });
         }
         self.outbox.push_back(Packet::Message(message));
-        self.flush_polling();
+        self.flush_polling_now();
         Ok(())
     }
 
@@ -641,6 +929,7 @@ impl<T> Session<T> {
     }
 
     fn close_with(&mut self, now: Instant, reason: CloseReason) {
+        self.expire(now);
         if self.is_closed() || self.closing.is_some() {
             return;
         }
@@ -655,11 +944,11 @@ impl<T> Session<T> {
                     };
                     self.actions.push_back(Action::WsSend { ws, message });
                 }
-                self.finish(reason, true);
+                self.finish(now, reason, true);
             }
             State::Polling { upgrade, .. } => {
                 if upgrade.is_some() {
-                    self.abort_upgrade(now, 1000, "session closed", true);
+                    self.abort_upgrade(now, UpgradeFailure::SessionClosed, true);
                 }
                 self.outbox.push_back(Packet::Close);
                 self.closing = Some(reason);
@@ -667,9 +956,9 @@ impl<T> Session<T> {
                 self.timers.stop(Timer::PingTimeout);
                 self.timers
                     .set(Timer::CloseWait, now + self.config.close_timeout);
-                self.flush_polling();
+                self.flush_polling(now);
             }
-            State::Closed => {}
+            State::Closed(_) => {}
         }
     }
 
@@ -726,7 +1015,8 @@ impl<T> Session<T> {
             if self.outbox.is_empty() {
                 self.respond(id, payload_response(&cors, &[Packet::Noop]));
             } else {
-                self.respond_with_outbox(id, &cors);
+                // No close packet can be queued during an upgrade: closing aborts it.
+                let _ = self.respond_with_outbox(id, &cors);
             }
         }
     }
@@ -738,14 +1028,17 @@ impl<T> Session<T> {
         let parked = get.take();
         self.state = State::WebSocket { ws };
         self.timers.stop(Timer::Upgrade);
+        self.reading = false;
         if let Some((id, cors)) = parked {
             self.respond(id, payload_response(&cors, &[Packet::Noop]));
         }
         self.actions.push_back(Action::Event(Event::Upgraded));
         self.resume_heartbeat(now);
+        // Polling requests that waited for the WebSocket find the session upgraded.
+        self.judge_deferred();
     }
 
-    fn abort_upgrade(&mut self, now: Instant, code: u16, reason: &'static str, close_ws: bool) {
+    fn abort_upgrade(&mut self, now: Instant, failure: UpgradeFailure, close_ws: bool) {
         let State::Polling { upgrade, .. } = &mut self.state else {
             return;
         };
@@ -753,14 +1046,39 @@ impl<T> Session<T> {
             return;
         };
         self.timers.stop(Timer::Upgrade);
+        self.reading = false;
         if close_ws {
-            self.actions.push_back(Action::WsClose {
-                ws: u.ws,
-                code,
-                reason,
-            });
+            let (code, reason) = match failure {
+                UpgradeFailure::TooLarge => (CloseCode::TooBig, "payload too large"),
+                UpgradeFailure::UnexpectedPacket => {
+                    (CloseCode::Protocol, "unexpected packet during upgrade")
+                }
+                UpgradeFailure::Timeout => (CloseCode::Normal, "upgrade timeout"),
+                _ => (CloseCode::Normal, "session closed"),
+            };
+            self.close_socket(now, u.ws, code, reason);
         }
+        self.actions
+            .push_back(Action::Event(Event::UpgradeFailed(failure)));
         self.resume_heartbeat(now);
+        self.judge_deferred();
+    }
+
+    /// Closes a socket the session goes on without; it must be gone by `write_timeout`.
+    fn close_socket(&mut self, now: Instant, ws: RequestId, code: CloseCode, reason: &'static str) {
+        self.actions.push_back(Action::WsClose { ws, code, reason });
+        self.lingering.push((ws, now + self.config.write_timeout));
+        self.set_socket_linger();
+    }
+
+    fn set_socket_linger(&mut self) {
+        if self.released {
+            return;
+        }
+        match self.lingering.iter().map(|(_, at)| *at).min() {
+            Some(at) => self.timers.set(Timer::SocketLinger, at),
+            None => self.timers.stop(Timer::SocketLinger),
+        }
     }
 
     fn resume_heartbeat(&mut self, now: Instant) {
@@ -777,19 +1095,21 @@ impl<T> Session<T> {
         }
     }
 
-    fn send_ping(&mut self, now: Instant) {
+    /// Queues a ping sent at `at` (its deadline: the pong is due `ping_timeout` after the
+    /// ping was due, however late the binding noticed).
+    fn send_ping(&mut self, at: Instant) {
         if self.closing.is_some() || self.is_closed() {
             return;
         }
         self.outbox.push_back(Packet::Ping { probe: false });
         self.awaiting_pong = true;
         self.timers
-            .set(Timer::PingTimeout, now + self.config.ping_timeout);
-        self.flush_polling();
+            .set(Timer::PingTimeout, at + self.config.ping_timeout);
+        self.flush_polling(at);
     }
 
     /// Answers the parked GET with the queued packets, if both exist.
-    fn flush_polling(&mut self) {
+    fn flush_polling(&mut self, now: Instant) {
         if self.outbox.is_empty() {
             return;
         }
@@ -799,10 +1119,26 @@ impl<T> Session<T> {
         let Some((id, cors)) = get.take() else {
             return;
         };
-        self.respond_with_outbox(id, &cors);
+        self.respond_with_outbox_at(now, id, &cors);
     }
 
-    fn respond_with_outbox(&mut self, id: RequestId, cors: &Cors) {
+    /// [`flush_polling`](Self::flush_polling) from `send`, which has no instant: a close
+    /// packet is never queued by `send`, so the session cannot end here.
+    fn flush_polling_now(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let State::Polling { get, .. } = &mut self.state else {
+            return;
+        };
+        let Some((id, cors)) = get.take() else {
+            return;
+        };
+        let _ = self.respond_with_outbox(id, &cors);
+    }
+
+    /// Answers `id` with every queued packet; returns whether a close packet went out.
+    fn respond_with_outbox(&mut self, id: RequestId, cors: &Cors) -> bool {
         let mut enc = PayloadEncoder::with_capacity(
             self.outbox
                 .iter()
@@ -818,26 +1154,37 @@ impl<T> Session<T> {
         let mut response = Response::payload(enc.finish());
         cors.apply(&mut response.headers);
         self.respond(id, response);
-        if closes && let Some(reason) = self.closing.take() {
-            self.finish(reason, true);
+        closes
+    }
+
+    fn respond_with_outbox_at(&mut self, now: Instant, id: RequestId, cors: &Cors) {
+        if self.respond_with_outbox(id, cors)
+            && let Some(reason) = self.closing.take()
+        {
+            self.finish(now, reason, true);
+            if let State::Closed(ended) = &mut self.state {
+                ended.get_answered = true;
+            }
         }
     }
 
-    /// Ends the session: answers what is pending, closes the WebSocket (unless it is
-    /// already gone), stops every timer and queues [`Event::Closed`].
-    fn finish(&mut self, reason: CloseReason, close_ws: bool) {
-        let state = std::mem::replace(&mut self.state, State::Closed);
-        let (code, text) = match &reason {
-            CloseReason::PayloadTooLarge { .. } => (1009, "payload too large"),
-            CloseReason::ParseError(_) => (1002, "parse error"),
-            CloseReason::ServerShutdown => (1001, "server shutting down"),
-            CloseReason::PingTimeout => (1000, "ping timeout"),
-            CloseReason::ServerClose => (1000, "server close"),
-            _ => (1000, ""),
-        };
+    /// Ends the session at `at`: answers what is pending, closes the WebSocket (unless it
+    /// is already gone), stops every timer but the linger, and queues [`Event::Closed`].
+    fn finish(&mut self, at: Instant, reason: CloseReason, close_ws: bool) {
+        let polling = matches!(self.state, State::Polling { .. });
+        let state = std::mem::replace(
+            &mut self.state,
+            State::Closed(Ended {
+                at,
+                polling,
+                get_answered: false,
+            }),
+        );
+        let (code, text) = close_code(&reason);
+        let mut get_answered = false;
         match state {
-            State::Closed => {
-                self.state = State::Closed;
+            State::Closed(ended) => {
+                self.state = State::Closed(ended);
                 return;
             }
             State::Polling { get, upgrade } => {
@@ -848,6 +1195,7 @@ impl<T> Session<T> {
                         Packet::Close
                     };
                     self.respond(id, payload_response(&cors, &[packet]));
+                    get_answered = true;
                 }
                 if let Some(u) = upgrade {
                     self.actions.push_back(Action::WsClose {
@@ -867,18 +1215,27 @@ impl<T> Session<T> {
                 }
             }
         }
+        if let State::Closed(ended) = &mut self.state {
+            ended.get_answered = get_answered;
+        }
         if let Some((id, cors)) = self.post.take() {
-            let mut r = RequestError::UnknownSid(self.sid.to_string()).to_response();
-            cors.apply(&mut r.headers);
-            self.respond(id, r);
+            self.answer_unknown(id, &cors);
         }
         self.outbox = VecDeque::new();
         self.timers.clear();
         self.closing = None;
         self.awaiting_pong = false;
         self.paused = false;
+        self.write_blocked = false;
+        self.reading = false;
         self.close_reason = Some(reason.clone());
         self.actions.push_back(Action::Event(Event::Closed(reason)));
+        // Requests that waited for the upgrade's WebSocket are judged as of now.
+        self.judge_deferred();
+        // The record (and the sockets) stay a while: late requests are judged by how
+        // the session ended, and the peer may take its close frame.
+        self.timers
+            .set(Timer::Linger, at + self.config.write_timeout);
     }
 
     fn respond(&mut self, request: RequestId, response: Response) {
@@ -892,6 +1249,26 @@ impl<T> Session<T> {
         let mut r = err.to_response();
         cors.apply(&mut r.headers);
         self.respond(id, r);
+    }
+}
+
+/// The WebSocket close code and reason for each way a session ends: the one place that
+/// decides them.
+fn close_code(reason: &CloseReason) -> (CloseCode, &'static str) {
+    match reason {
+        CloseReason::PayloadTooLarge { .. } => (CloseCode::TooBig, "payload too large"),
+        CloseReason::ParseError(ProtocolError::WebSocket(WsViolation::InvalidUtf8)) => {
+            (CloseCode::InvalidPayload, "invalid UTF-8")
+        }
+        CloseReason::ParseError(ProtocolError::WebSocket(_)) => {
+            (CloseCode::Protocol, "protocol error")
+        }
+        CloseReason::ParseError(_) => (CloseCode::Protocol, "parse error"),
+        CloseReason::ServerShutdown => (CloseCode::GoingAway, "server shutting down"),
+        CloseReason::PingTimeout => (CloseCode::Normal, "ping timeout"),
+        CloseReason::ServerClose => (CloseCode::Normal, "server close"),
+        CloseReason::WriteTimeout => (CloseCode::Normal, "write timeout"),
+        _ => (CloseCode::Normal, ""),
     }
 }
 

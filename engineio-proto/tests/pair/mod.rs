@@ -26,10 +26,8 @@ use bytes::Bytes;
 use engineio_proto::client::{
     Client, ClientAction, ClientConfig, ClientEvent, HttpRequest, WsConnectError,
 };
-use engineio_proto::server::{
-    Action, Event, Rejection, RequestInfo, Routed, SeededSidGenerator, Server, ServerConfig,
-    Session, SessionRequestKind,
-};
+use engineio_proto::server::{Event, Rejection, SeededSidGenerator, Server, ServerConfig, Session};
+use engineio_proto::testing::{Output, ServerEndpoint};
 use engineio_proto::{CloseReason, Message, RequestId, Response, Sid, TransportEnd, WsMessage};
 use http::{HeaderMap, HeaderValue, Method, Uri, header};
 
@@ -89,21 +87,21 @@ enum Delivery {
 
 pub struct Pair {
     pub client: Client,
-    pub server: Server,
+    /// The server side: its sessions, drained by the shared in-memory endpoint.
+    pub ep: ServerEndpoint,
     server_config: ServerConfig,
-    pub sessions: BTreeMap<Sid, Session<()>>,
     pub start: Instant,
     pub now: Instant,
     /// One-way delay of everything in flight.
     pub latency: Duration,
     in_flight: Vec<(Instant, u64, Delivery)>,
     seq: u64,
-    /// Requests a session took and has not answered.
-    outstanding: BTreeMap<RequestId, Sid>,
     /// WebSocket connects waiting for the server's decision.
     pending_ws: BTreeSet<RequestId>,
-    /// Open WebSockets (server side) and their session.
-    ws_open: BTreeMap<RequestId, Sid>,
+    /// Open WebSockets (server side).
+    ws_open: BTreeSet<RequestId>,
+    /// Server events already copied into `server_events`.
+    events_seen: usize,
     /// The client's session requests (with a sid) not answered nor aborted yet: the
     /// harness checks that at most one GET and one POST are in flight at any time.
     client_outstanding: BTreeMap<RequestId, Method>,
@@ -127,6 +125,8 @@ pub struct Pair {
     pub server_events: Vec<(Sid, Event)>,
     /// Why each server session ended.
     pub server_closed: BTreeMap<Sid, CloseReason>,
+    /// Server sessions ended and not released yet, or live.
+    pub sessions: BTreeMap<Sid, ()>,
     /// Every session the server accepted, in order.
     pub accepted: Vec<Sid>,
 
@@ -155,13 +155,20 @@ pub fn server_config() -> ServerConfig {
     c
 }
 
+fn endpoint(config: &ServerConfig, seed: u64, now: Instant) -> ServerEndpoint {
+    let server =
+        Server::new(config.clone(), SeededSidGenerator::new(seed)).expect("valid server config");
+    let mut ep = ServerEndpoint::new(server, now);
+    ep.record_outputs = true;
+    ep
+}
+
 impl Pair {
     pub fn new(client: ClientConfig, server: ServerConfig) -> Pair {
         let start = Instant::now();
         Pair {
             client: Client::new(client, start, 7).expect("valid client config"),
-            server: Server::new(server.clone(), SeededSidGenerator::new(42))
-                .expect("valid server config"),
+            ep: endpoint(&server, 42, start),
             server_config: server,
             sessions: BTreeMap::new(),
             start,
@@ -169,9 +176,9 @@ impl Pair {
             latency: Duration::ZERO,
             in_flight: Vec::new(),
             seq: 0,
-            outstanding: BTreeMap::new(),
             pending_ws: BTreeSet::new(),
-            ws_open: BTreeMap::new(),
+            ws_open: BTreeSet::new(),
+            events_seen: 0,
             client_outstanding: BTreeMap::new(),
             requests: Vec::new(),
             ws_connects: Vec::new(),
@@ -245,61 +252,51 @@ impl Pair {
                 ClientAction::Event(e) => self.events.push((self.now, e)),
             }
         }
-        let mut finished = Vec::new();
-        let mut out = Vec::new();
-        for (sid, session) in self.sessions.iter_mut() {
-            while let Some(action) = session.poll_action() {
-                match action {
-                    Action::Respond { request, response } => {
-                        self.outstanding.remove(&request);
-                        if self.pending_ws.remove(&request) {
-                            out.push(Delivery::WsConnectFailed {
-                                ws: request,
-                                error: WsConnectError::Rejected(*response),
-                            });
-                        } else {
-                            out.push(Delivery::Response {
-                                id: request,
-                                result: Ok(*response),
-                            });
+        self.ep.drain();
+        while let Some(output) = self.ep.outputs.pop_front() {
+            let delivery = match output {
+                Output::Response { id, response } => {
+                    if self.pending_ws.remove(&id) {
+                        Delivery::WsConnectFailed {
+                            ws: id,
+                            error: WsConnectError::Rejected(response),
+                        }
+                    } else {
+                        Delivery::Response {
+                            id,
+                            result: Ok(response),
                         }
                     }
-                    Action::AcceptWebSocket { request, .. } => {
-                        self.outstanding.remove(&request);
-                        self.pending_ws.remove(&request);
-                        self.ws_open.insert(request, *sid);
-                        out.push(Delivery::WsConnected { ws: request });
-                    }
-                    Action::WsSend { ws, message } => {
-                        assert!(
-                            self.ws_open.contains_key(&ws),
-                            "server sends on a closed ws"
-                        );
-                        out.push(Delivery::ToClientWs { ws, message });
-                    }
-                    Action::WsClose { ws, .. } => {
-                        if self.ws_open.remove(&ws).is_some() {
-                            out.push(Delivery::ToClientWsClosed {
-                                ws,
-                                end: TransportEnd::Closed,
-                            });
-                        }
-                    }
-                    Action::Event(Event::Closed(reason)) => {
-                        finished.push(*sid);
-                        self.server_closed.insert(*sid, reason.clone());
-                        self.server_events.push((*sid, Event::Closed(reason)));
-                    }
-                    Action::Event(e) => self.server_events.push((*sid, e)),
                 }
+                Output::WsAccepted { ws } => {
+                    self.pending_ws.remove(&ws);
+                    self.ws_open.insert(ws);
+                    Delivery::WsConnected { ws }
+                }
+                Output::WsMessage { ws, message } => {
+                    assert!(self.ws_open.contains(&ws), "server sends on a closed ws");
+                    Delivery::ToClientWs { ws, message }
+                }
+                Output::WsClosed { ws, .. } | Output::WsDropped { ws } => {
+                    if !self.ws_open.remove(&ws) {
+                        continue;
+                    }
+                    Delivery::ToClientWsClosed {
+                        ws,
+                        end: TransportEnd::Closed,
+                    }
+                }
+            };
+            self.send(delivery);
+        }
+        for (sid, event) in self.ep.events.iter().skip(self.events_seen) {
+            if let Event::Closed(reason) = event {
+                self.server_closed.insert(*sid, reason.clone());
             }
+            self.server_events.push((*sid, event.clone()));
         }
-        for d in out {
-            self.send(d);
-        }
-        for sid in finished {
-            self.sessions.remove(&sid);
-        }
+        self.events_seen = self.ep.events.len();
+        self.sessions = self.ep.sessions.keys().map(|sid| (*sid, ())).collect();
     }
 
     /// The earliest time something happens: an arrival or a timer.
@@ -309,10 +306,7 @@ impl Pair {
         let server = if self.frozen {
             None
         } else {
-            self.sessions
-                .values()
-                .filter_map(|s| s.poll_timeout())
-                .min()
+            self.ep.next_deadline()
         };
         arrivals.chain(client).chain(server).min()
     }
@@ -346,9 +340,8 @@ impl Pair {
         let now = self.now;
         self.client.handle_timeout(now);
         if !self.frozen {
-            for s in self.sessions.values_mut() {
-                s.handle_timeout(now);
-            }
+            self.ep.now = now;
+            self.ep.fire();
         }
         self.drain();
     }
@@ -448,7 +441,7 @@ impl Pair {
         if self.frozen {
             return;
         }
-        let now = self.now;
+        self.ep.now = self.now;
         if self.down {
             match delivery {
                 Delivery::Http { id, .. } => self.send(Delivery::Response {
@@ -499,28 +492,18 @@ impl Pair {
                 self.pending_ws.insert(id);
                 self.route(id, &Method::GET, &uri, &headers, None);
             }
-            Delivery::Abort { id } => {
-                if let Some(sid) = self.outstanding.remove(&id)
-                    && let Some(s) = self.sessions.get_mut(&sid)
-                {
-                    s.handle_request_dropped(now, id);
-                }
-            }
+            Delivery::Abort { id } => self.ep.drop_request(id),
             Delivery::ToServerWs { ws, message } => {
                 if self.drop_probe && message == WsMessage::Text("2probe".into()) {
                     return;
                 }
-                if let Some(sid) = self.ws_open.get(&ws)
-                    && let Some(s) = self.sessions.get_mut(sid)
-                {
-                    s.handle_ws_message(now, ws, message);
+                if self.ws_open.contains(&ws) {
+                    self.ep.ws_message(ws, message);
                 }
             }
             Delivery::ToServerWsClose { ws } => {
-                if let Some(sid) = self.ws_open.remove(&ws)
-                    && let Some(s) = self.sessions.get_mut(&sid)
-                {
-                    s.handle_ws_closed(now, ws, TransportEnd::Closed);
+                if self.ws_open.remove(&ws) {
+                    self.ep.ws_closed(ws, TransportEnd::Closed);
                 }
                 self.pending_ws.remove(&ws);
             }
@@ -536,56 +519,20 @@ impl Pair {
         headers: &HeaderMap,
         body: Option<Bytes>,
     ) {
-        let now = self.now;
-        let is_ws = body.is_none();
-        let info = RequestInfo::new(method, uri, headers);
-        let reply = |pair: &mut Pair, response: Response| {
-            pair.pending_ws.remove(&id);
-            if is_ws {
-                pair.send(Delivery::WsConnectFailed {
-                    ws: id,
-                    error: WsConnectError::Rejected(response),
-                });
-            } else {
-                pair.send(Delivery::Response {
-                    id,
-                    result: Ok(response),
-                });
-            }
+        let hs = self
+            .ep
+            .request(id, method.clone(), &uri.to_string(), headers, body);
+        let Some(hs) = hs else {
+            return;
         };
-        match self.server.handle_request(id, &info) {
-            Routed::Respond(r) => reply(self, r),
-            Routed::Handshake(hs) => match self.handshakes.clone() {
-                Handshakes::Accept => {
-                    let session = self.server.accept(now, hs, ());
-                    let sid = session.sid();
+        match self.handshakes.clone() {
+            Handshakes::Accept => {
+                if let Some(sid) = self.ep.accept(hs) {
                     self.accepted.push(sid);
-                    self.outstanding.insert(id, sid);
-                    self.sessions.insert(sid, session);
-                }
-                Handshakes::Reject(rejection) => {
-                    let r = self.server.reject(hs, rejection);
-                    reply(self, r);
-                }
-                Handshakes::Ignore => {}
-            },
-            Routed::Session(req) => {
-                let sid = req.sid();
-                let kind = req.kind();
-                match self.sessions.get_mut(&sid) {
-                    Some(session) => {
-                        self.outstanding.insert(id, sid);
-                        session.handle_request(now, req);
-                        if let (SessionRequestKind::Post { .. }, Some(body)) = (kind, body) {
-                            session.handle_post_body(now, id, body);
-                        }
-                    }
-                    None => {
-                        let r = req.unknown_session();
-                        reply(self, r);
-                    }
                 }
             }
+            Handshakes::Reject(rejection) => self.ep.reject(hs, rejection),
+            Handshakes::Ignore => {}
         }
     }
 
@@ -594,7 +541,7 @@ impl Pair {
     /// The server process dies and comes back empty: every session is gone, every open
     /// connection is reset. With `down`, it also refuses new connections until cleared.
     pub fn restart_server(&mut self) {
-        for (id, _) in std::mem::take(&mut self.outstanding) {
+        for (id, _) in std::mem::take(&mut self.ep.outstanding) {
             if self.pending_ws.remove(&id) {
                 self.send(Delivery::WsConnectFailed {
                     ws: id,
@@ -607,7 +554,7 @@ impl Pair {
                 });
             }
         }
-        for (ws, _) in std::mem::take(&mut self.ws_open) {
+        for ws in std::mem::take(&mut self.ws_open) {
             self.send(Delivery::ToClientWsClosed {
                 ws,
                 end: TransportEnd::Error("connection reset".into()),
@@ -615,11 +562,12 @@ impl Pair {
         }
         self.sessions.clear();
         self.pending_ws.clear();
-        self.server = Server::new(
-            self.server_config.clone(),
-            SeededSidGenerator::new(1000 + self.accepted.len() as u64),
-        )
-        .expect("valid server config");
+        self.ep = endpoint(
+            &self.server_config,
+            1000 + self.accepted.len() as u64,
+            self.now,
+        );
+        self.events_seen = 0;
     }
 
     // ------------------------------------------------------------ observations
@@ -651,16 +599,17 @@ impl Pair {
     }
 
     pub fn server_send(&mut self, sid: Sid, message: impl Into<Message>) {
-        self.sessions
-            .get_mut(&sid)
-            .expect("live session")
-            .send(message)
-            .expect("server send");
+        self.session(sid).send(message).expect("server send");
         self.drain();
     }
 
-    pub fn session(&mut self, sid: Sid) -> &mut Session<()> {
-        self.sessions.get_mut(&sid).expect("live session")
+    pub fn session(&mut self, sid: Sid) -> &mut Session {
+        self.ep.session_mut(sid).expect("known session")
+    }
+
+    /// Whether server session `sid` exists and has not ended.
+    pub fn is_live(&self, sid: Sid) -> bool {
+        self.ep.sessions.get(&sid).is_some_and(|s| !s.is_closed())
     }
 
     /// The POSTs the client made: (time, body).

@@ -4,19 +4,20 @@
 //! the clock to the next deadline, so a 25 s heartbeat runs in microseconds.
 #![allow(dead_code, missing_docs, unreachable_pub, clippy::disallowed_methods)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::server::{
-    Action, Event, HandshakeRequest, Rejection, RequestInfo, Routed, SeededSidGenerator, Server,
-    ServerConfig, Session,
+    Event, HandshakeRequest, Rejection, SeededSidGenerator, Server, ServerConfig, Session,
 };
+use engineio_proto::testing::{PeerSocket, ServerEndpoint};
 use engineio_proto::{
     CloseReason, Handshake, Packet, PayloadLimits, RequestId, Response, Sid, TransportEnd,
     WsMessage, decode_payload,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 /// What the harness does with handshakes.
 pub enum ConnectPolicy {
@@ -28,30 +29,29 @@ pub enum ConnectPolicy {
     Defer,
 }
 
-/// One WebSocket as the raw client sees it.
-#[derive(Debug, Default)]
-pub struct WsState {
-    pub accepted: bool,
-    pub inbox: VecDeque<WsMessage>,
-    pub closed: Option<(u16, &'static str)>,
-    pub sid: Option<Sid>,
-}
-
+/// A scripted raw client in front of the in-memory [`ServerEndpoint`] (which drains the
+/// sessions and checks the binding contract).
 pub struct Harness {
-    pub server: Server,
-    pub sessions: BTreeMap<Sid, Session<u32>>,
+    pub ep: ServerEndpoint,
     pub start: Instant,
-    pub now: Instant,
     next_id: u64,
-    pub responses: BTreeMap<RequestId, Response>,
-    /// Requests a session took and has not answered yet.
-    pub outstanding: BTreeMap<RequestId, Sid>,
-    pub sockets: BTreeMap<RequestId, WsState>,
-    pub events: Vec<(Sid, Event)>,
-    pub closed: BTreeMap<Sid, CloseReason>,
     pub policy: ConnectPolicy,
     pub pending_handshakes: Vec<HandshakeRequest>,
-    accepted: u32,
+    /// The data the test gave each accepted session (the order it was accepted in).
+    pub data: BTreeMap<Sid, u32>,
+}
+
+impl Deref for Harness {
+    type Target = ServerEndpoint;
+    fn deref(&self) -> &ServerEndpoint {
+        &self.ep
+    }
+}
+
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut ServerEndpoint {
+        &mut self.ep
+    }
 }
 
 pub fn config() -> ServerConfig {
@@ -69,20 +69,14 @@ pub fn suite_config() -> ServerConfig {
 impl Harness {
     pub fn new(config: ServerConfig) -> Harness {
         let start = Instant::now();
+        let server = Server::new(config, SeededSidGenerator::new(42)).expect("valid config");
         Harness {
-            server: Server::new(config, SeededSidGenerator::new(42)).expect("valid config"),
-            sessions: BTreeMap::new(),
+            ep: ServerEndpoint::new(server, start),
             start,
-            now: start,
             next_id: 1,
-            responses: BTreeMap::new(),
-            outstanding: BTreeMap::new(),
-            sockets: BTreeMap::new(),
-            events: Vec::new(),
-            closed: BTreeMap::new(),
             policy: ConnectPolicy::Accept,
             pending_handshakes: Vec::new(),
-            accepted: 0,
+            data: BTreeMap::new(),
         }
     }
 
@@ -96,6 +90,17 @@ impl Harness {
         id
     }
 
+    fn headers(headers: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                HeaderValue::from_str(v).expect("header value"),
+            );
+        }
+        map
+    }
+
     /// Sends an HTTP request (a complete one: the POST body is delivered at once).
     pub fn request(
         &mut self,
@@ -105,41 +110,11 @@ impl Harness {
         body: &[u8],
     ) -> RequestId {
         let id = self.id();
-        let uri: Uri = uri.parse().expect("test URI");
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.append(
-                HeaderName::from_bytes(k.as_bytes()).expect("header name"),
-                HeaderValue::from_str(v).expect("header value"),
-            );
+        let map = Self::headers(headers);
+        let body = (method == Method::POST).then(|| Bytes::copy_from_slice(body));
+        if let Some(hs) = self.ep.request(id, method, uri, &map, body) {
+            self.handshake(hs);
         }
-        let info = RequestInfo::new(&method, &uri, &map);
-        match self.server.handle_request(id, &info) {
-            Routed::Respond(r) => {
-                self.responses.insert(id, r);
-            }
-            Routed::Handshake(hs) => self.handshake(hs),
-            Routed::Session(req) => {
-                let sid = req.sid();
-                let is_post = matches!(
-                    req.kind(),
-                    engineio_proto::server::SessionRequestKind::Post { .. }
-                );
-                match self.sessions.get_mut(&sid) {
-                    Some(session) => {
-                        self.outstanding.insert(id, sid);
-                        session.handle_request(self.now, req);
-                        if is_post {
-                            session.handle_post_body(self.now, id, Bytes::copy_from_slice(body));
-                        }
-                    }
-                    None => {
-                        self.responses.insert(id, req.unknown_session());
-                    }
-                }
-            }
-        }
-        self.drain();
         id
     }
 
@@ -147,39 +122,32 @@ impl Harness {
         match &self.policy {
             ConnectPolicy::Accept => self.accept(hs),
             ConnectPolicy::Reject(rejection) => {
-                let id = hs.id();
-                let r = self.server.reject(hs, rejection.clone());
-                self.responses.insert(id, r);
+                let rejection = rejection.clone();
+                self.ep.reject(hs, rejection);
             }
             ConnectPolicy::Defer => self.pending_handshakes.push(hs),
         }
     }
 
-    /// Accepts a handshake (the per-session data counts accepted sessions).
+    /// Accepts a handshake (the test's data for it counts accepted sessions).
     pub fn accept(&mut self, hs: HandshakeRequest) {
-        self.accepted += 1;
-        let id = hs.id();
-        let session = self.server.accept(self.now, hs, self.accepted);
-        let sid = session.sid();
-        self.outstanding.insert(id, sid);
-        self.sessions.insert(sid, session);
-        self.drain();
+        if let Some(sid) = self.ep.accept(hs) {
+            let n = self.data.len() as u32 + 1;
+            self.data.insert(sid, n);
+        }
     }
 
     /// Delivers a POST's head to its session, without the body (as a binding does while
     /// the body is still arriving).
     pub fn raw_post_head(&mut self, sid: Sid) -> RequestId {
         let id = self.id();
-        let uri: Uri = Self::poll_uri(sid).parse().expect("uri");
-        let headers = HeaderMap::new();
-        let info = RequestInfo::new(&Method::POST, &uri, &headers);
-        let Routed::Session(req) = self.server.handle_request(id, &info) else {
-            panic!("not routed to a session")
-        };
-        self.outstanding.insert(id, sid);
-        let now = self.now;
-        self.session(sid).handle_request(now, req);
-        self.drain();
+        self.ep.request(
+            id,
+            Method::POST,
+            &Self::poll_uri(sid),
+            &HeaderMap::new(),
+            None,
+        );
         id
     }
 
@@ -193,7 +161,7 @@ impl Harness {
 
     /// Opens a WebSocket (a GET with the upgrade headers).
     pub fn ws(&mut self, uri: &str) -> RequestId {
-        let id = self.request(
+        self.request(
             Method::GET,
             uri,
             &[
@@ -203,19 +171,11 @@ impl Harness {
                 ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
             ],
             b"",
-        );
-        self.sockets.entry(id).or_default();
-        self.drain();
-        id
+        )
     }
 
     pub fn ws_send(&mut self, ws: RequestId, message: WsMessage) {
-        if let Some(sid) = self.sockets.get(&ws).and_then(|s| s.sid)
-            && let Some(session) = self.sessions.get_mut(&sid)
-        {
-            session.handle_ws_message(self.now, ws, message);
-        }
-        self.drain();
+        self.ep.ws_message(ws, message);
     }
 
     pub fn ws_text(&mut self, ws: RequestId, text: &str) {
@@ -223,20 +183,12 @@ impl Harness {
     }
 
     pub fn ws_client_close(&mut self, ws: RequestId, end: TransportEnd) {
-        if let Some(sid) = self.sockets.get(&ws).and_then(|s| s.sid)
-            && let Some(session) = self.sessions.get_mut(&sid)
-        {
-            session.handle_ws_closed(self.now, ws, end);
-        }
-        self.drain();
+        self.ep.ws_closed(ws, end);
     }
 
     /// Messages received on a WebSocket since the last call.
     pub fn ws_recv(&mut self, ws: RequestId) -> Vec<WsMessage> {
-        self.sockets
-            .get_mut(&ws)
-            .map(|s| s.inbox.drain(..).collect())
-            .unwrap_or_default()
+        self.ep.take_ws_messages(ws)
     }
 
     pub fn ws_recv_text(&mut self, ws: RequestId) -> Vec<String> {
@@ -249,22 +201,13 @@ impl Harness {
             .collect()
     }
 
-    pub fn ws_state(&self, ws: RequestId) -> &WsState {
+    pub fn ws_state(&self, ws: RequestId) -> &PeerSocket {
         &self.sockets[&ws]
-    }
-
-    pub fn drop_request(&mut self, id: RequestId) {
-        if let Some(sid) = self.outstanding.remove(&id)
-            && let Some(session) = self.sessions.get_mut(&sid)
-        {
-            session.handle_request_dropped(self.now, id);
-        }
-        self.drain();
     }
 
     /// Takes the response to a request, if it has been answered.
     pub fn response(&mut self, id: RequestId) -> Option<Response> {
-        self.responses.remove(&id)
+        self.ep.take_response(id)
     }
 
     /// The response's body as text; panics if the request is unanswered.
@@ -279,107 +222,46 @@ impl Harness {
         self.responses.contains_key(&id)
     }
 
-    /// Drains every session's actions.
-    pub fn drain(&mut self) {
-        let mut finished = Vec::new();
-        for (sid, session) in self.sessions.iter_mut() {
-            while let Some(action) = session.poll_action() {
-                match action {
-                    Action::Respond { request, response } => {
-                        self.outstanding.remove(&request);
-                        assert!(
-                            self.responses.insert(request, *response).is_none(),
-                            "request {request} answered twice"
-                        );
-                    }
-                    Action::AcceptWebSocket { request, .. } => {
-                        self.outstanding.remove(&request);
-                        let ws = self.sockets.entry(request).or_default();
-                        ws.accepted = true;
-                        ws.sid = Some(*sid);
-                    }
-                    Action::WsSend { ws, message } => {
-                        let s = self.sockets.get_mut(&ws).expect("send on a known socket");
-                        assert!(s.accepted && s.closed.is_none(), "send on a dead socket");
-                        s.inbox.push_back(message);
-                    }
-                    Action::WsClose { ws, code, reason } => {
-                        let s = self.sockets.get_mut(&ws).expect("close a known socket");
-                        s.closed = Some((code, reason));
-                    }
-                    Action::Event(Event::Closed(reason)) => {
-                        assert!(session.is_closed());
-                        assert_eq!(
-                            session.poll_timeout(),
-                            None,
-                            "a closed session has no timer"
-                        );
-                        finished.push(*sid);
-                        self.closed.insert(*sid, reason.clone());
-                        self.events.push((*sid, Event::Closed(reason)));
-                    }
-                    Action::Event(e) => self.events.push((*sid, e)),
-                }
-            }
-        }
-        for sid in finished {
-            let mut s = self.sessions.remove(&sid).expect("present");
-            assert_eq!(s.poll_action(), None, "nothing after Closed");
-        }
+    /// Whether session `sid` exists and has not ended.
+    pub fn is_live(&self, sid: Sid) -> bool {
+        self.sessions.get(&sid).is_some_and(|s| !s.is_closed())
     }
 
-    /// The earliest deadline of all sessions.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.sessions
-            .values()
-            .filter_map(|s| s.poll_timeout())
-            .min()
+    /// How many sessions have not ended.
+    pub fn live_count(&self) -> usize {
+        self.sessions.values().filter(|s| !s.is_closed()).count()
     }
 
     /// Moves the clock forward by `d`, firing every deadline on the way in order.
     pub fn advance(&mut self, d: Duration) {
         let target = self.now + d;
-        while let Some(next) = self.next_deadline().filter(|t| *t <= target) {
-            self.now = self.now.max(next);
-            self.fire();
-        }
-        self.now = target;
-        self.fire();
+        self.ep.advance_to(target);
     }
 
     /// Jumps to the next deadline and fires it; returns false when there is none.
     pub fn step(&mut self) -> bool {
         match self.next_deadline() {
             Some(t) => {
-                self.now = self.now.max(t);
-                self.fire();
+                self.ep.advance_to(t);
                 true
             }
             None => false,
         }
     }
 
-    fn fire(&mut self) {
-        let now = self.now;
-        for s in self.sessions.values_mut() {
-            s.handle_timeout(now);
-        }
-        self.drain();
-    }
-
-    pub fn session(&mut self, sid: Sid) -> &mut Session<u32> {
-        self.sessions.get_mut(&sid).expect("live session")
+    pub fn session(&mut self, sid: Sid) -> &mut Session {
+        self.ep.session_mut(sid).expect("known session")
     }
 
     pub fn send(&mut self, sid: Sid, text: &str) {
         self.session(sid).send(text).expect("send");
-        self.drain();
+        self.ep.drain();
     }
 
     pub fn close(&mut self, sid: Sid) {
         let now = self.now;
         self.session(sid).close(now);
-        self.drain();
+        self.ep.drain();
     }
 
     /// Messages the application received from a session.
@@ -395,6 +277,10 @@ impl Harness {
                 _ => None,
             })
             .collect()
+    }
+
+    pub fn closed_reason(&self, sid: Sid) -> Option<&CloseReason> {
+        self.closed.get(&sid)
     }
 
     // ------------------------------------------------ protocol-level helpers
