@@ -30,7 +30,11 @@ struct TlsServer {
     roots: rustls::RootCertStore,
 }
 
-async fn tls_server() -> TlsServer {
+/// A certificate for `localhost` made for the test, and a server configuration with it.
+fn test_certificate() -> (
+    rustls::pki_types::CertificateDer<'static>,
+    Arc<rustls::ServerConfig>,
+) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert_der = cert.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
@@ -41,7 +45,13 @@ async fn tls_server() -> TlsServer {
         .with_no_client_auth()
         .with_single_cert(vec![cert_der.clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    (cert_der, Arc::new(server_config))
+}
+
+/// Our tokio server behind tokio-rustls, through `engineio_tokio::serve_connection`.
+async fn tls_server() -> TlsServer {
+    let (cert_der, server_config) = test_certificate();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
     let engine =
         engineio_tokio::EngineIo::new(engineio_tokio::Tokio, Echo, Config::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -137,6 +147,69 @@ async fn smol_client_over_wss() {
             .unwrap(),
         Some(Message::from(vec![1u8, 2, 3]))
     );
+}
+
+/// Our smol server behind futures-rustls, through `engineio_smol::serve_connection`: a
+/// TLS server with no tokio runtime anywhere on the server side.
+fn smol_tls_server() -> TlsServer {
+    let (cert_der, server_config) = test_certificate();
+    let acceptor = futures_rustls::TlsAcceptor::from(server_config);
+    let engine =
+        engineio_smol::EngineIo::new(engineio_smol::Smol, Echo, Config::default()).unwrap();
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let listener = smol::net::TcpListener::try_from(std_listener).unwrap();
+    smol::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let engine = engine.clone();
+            smol::spawn(async move {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    let peer = PeerAddr {
+                        addr: peer,
+                        secure: true,
+                    };
+                    engineio_smol::serve_connection(tls, peer, engine).await;
+                }
+            })
+            .detach();
+        }
+    })
+    .detach();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).unwrap();
+    TlsServer { addr, roots }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smol_tls_server_over_https_and_wss() {
+    let server = smol_tls_server();
+    for transports in [
+        vec![Transport::Polling],
+        vec![Transport::WebSocket],
+        vec![Transport::Polling, Transport::WebSocket],
+    ] {
+        let tls = engineio_tokio::TlsConfig::with_rustls(client_tls(server.roots.clone()));
+        let mut client = timeout(
+            Duration::from_secs(10),
+            engineio_tokio::connect_with_tls(config(&server, transports.clone()), tls),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{transports:?}: {e}"));
+        client.send("over smol tls").unwrap();
+        assert_eq!(
+            timeout(Duration::from_secs(5), client.recv())
+                .await
+                .unwrap(),
+            Some(Message::from("over smol tls")),
+            "{transports:?}"
+        );
+        client.disconnect().await;
+    }
 }
 
 #[tokio::test]
