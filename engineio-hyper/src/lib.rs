@@ -14,6 +14,7 @@
 //! Applications normally use a binding crate, which re-exports what is needed from here.
 #![deny(unsafe_code)]
 
+pub mod arrival;
 pub mod client;
 mod link;
 pub mod runtime;

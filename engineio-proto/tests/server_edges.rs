@@ -186,6 +186,43 @@ fn a_get_that_arrived_before_a_close_post_is_judged_as_parked_then() {
 }
 
 #[test]
+fn a_get_at_the_same_moment_as_a_client_close_is_released_with_the_noop() {
+    let mut h = Harness::new(suite_config());
+    let (sid, _) = h.open_polling();
+    // The client sent a GET and a POST `1` together; the POST reached the server first.
+    let post = h.post(&Harness::poll_uri(sid), b"1");
+    assert_eq!(h.body(post), "ok");
+    assert_eq!(h.closed[&sid], CloseReason::ClientClose);
+    // The GET, arriving just after, still gets the noop that releases it...
+    h.advance(Duration::from_millis(99));
+    let get = h.get(&Harness::poll_uri(sid));
+    assert_eq!(h.body(get), "6");
+    // ...and any later GET finds the session gone.
+    let next = h.get(&Harness::poll_uri(sid));
+    assert_eq!(h.response(next).unwrap().status, 400);
+}
+
+#[test]
+fn after_the_client_close_grace_a_get_finds_the_session_gone() {
+    let mut h = Harness::new(suite_config());
+    let (sid, _) = h.open_polling();
+    h.post(&Harness::poll_uri(sid), b"1");
+    h.advance(Duration::from_millis(100));
+    let get = h.get(&Harness::poll_uri(sid));
+    assert_eq!(h.response(get).unwrap().status, 400);
+}
+
+#[test]
+fn no_grace_after_a_ping_timeout() {
+    let mut h = Harness::new(suite_config());
+    let (sid, _) = h.open_polling();
+    h.advance(Duration::from_millis(500));
+    assert_eq!(h.closed[&sid], CloseReason::PingTimeout);
+    let get = h.get(&Harness::poll_uri(sid));
+    assert_eq!(h.response(get).unwrap().status, 400);
+}
+
+#[test]
 fn only_one_late_get_gets_the_last_packet() {
     let mut h = Harness::new(suite_config());
     let (sid, _) = h.open_polling();

@@ -217,10 +217,13 @@ pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io
             Err(e) => return Err(e),
         };
         let _ = stream.set_nodelay(true);
-        smol::spawn(serve_connection(
-            stream,
+        let arrivals = engineio_hyper::server::ArrivalStamp::default();
+        smol::spawn(engineio_hyper::server::serve_connection_with(
+            net::ServerTcp::new(stream, arrivals.clone()),
+            arrivals,
             PeerAddr::new(peer),
             EngineIo::clone(&engine),
+            SmolTimer::new(),
         ))
         .detach();
     }

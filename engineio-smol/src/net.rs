@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use futures_util::io::{AsyncRead, AsyncWrite};
 use smol::net::TcpStream;
 
+use engineio_hyper::server::ArrivalStamp;
 pub use engineio_hyper::tls::TlsConfig;
 
 /// A client connection: plain TCP or TLS.
@@ -86,5 +87,82 @@ impl AsyncWrite for ClientStream {
             #[cfg(feature = "rustls")]
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
+    }
+}
+
+/// A TCP connection the standalone server serves, in hyper's I/O traits: its reads note
+/// in its [`ArrivalStamp`] when the kernel received the bytes (Linux; elsewhere, and if
+/// the kernel refuses, plain reads, and the request arrives when it is read).
+pub(crate) struct ServerTcp {
+    inner: std::sync::Arc<async_io::Async<std::net::TcpStream>>,
+    stamp: ArrivalStamp,
+    kernel: bool,
+}
+
+impl ServerTcp {
+    pub(crate) fn new(stream: TcpStream, stamp: ArrivalStamp) -> Self {
+        let inner: std::sync::Arc<async_io::Async<std::net::TcpStream>> = stream.into();
+        #[cfg(target_os = "linux")]
+        let kernel = {
+            use std::os::fd::AsFd;
+            engineio_hyper::arrival::kernel::enable(inner.as_fd()).is_ok()
+        };
+        #[cfg(not(target_os = "linux"))]
+        let kernel = false;
+        ServerTcp {
+            inner,
+            stamp,
+            kernel,
+        }
+    }
+}
+
+impl hyper::rt::Read for ServerTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        #[cfg(target_os = "linux")]
+        if this.kernel {
+            use std::os::fd::AsFd;
+            loop {
+                match engineio_hyper::arrival::kernel::recv_into(this.inner.as_fd(), &mut buf) {
+                    Ok(at) => {
+                        if let Some(at) = at {
+                            this.stamp
+                                .note(|| engineio_hyper::arrival::wall_time_to_instant(at));
+                        }
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::task::ready!(this.inner.poll_readable(cx))?;
+                    }
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+        }
+        let _ = this.kernel;
+        let mut io = smol_hyper::rt::FuturesIo::new(&*this.inner);
+        Pin::new(&mut io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for ServerTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.get_mut().inner).poll_close(cx)
     }
 }

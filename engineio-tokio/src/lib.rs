@@ -222,10 +222,13 @@ pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io
             Err(e) => return Err(e),
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            stream,
+        let arrivals = engineio_hyper::server::ArrivalStamp::default();
+        tokio::spawn(engineio_hyper::server::serve_connection_with(
+            net::ServerTcp::new(stream, arrivals.clone()),
+            arrivals,
             PeerAddr::new(peer),
             engine.clone(),
+            TokioTimer::new(),
         ));
     }
 }

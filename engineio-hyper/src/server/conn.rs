@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::socket::Handler;
 use super::{EngineIo, PeerAddr};
+use crate::arrival::ArrivalStamp;
 use crate::runtime::{Runtime, Timer};
 
 /// Tells a connection's [`TimedIo`] that it was upgraded to a WebSocket: from then on the
@@ -33,9 +34,17 @@ impl UpgradeNotice {
     }
 }
 
+/// When the bytes of a connection's next request were read: the request's arrival
+/// instant, which its session judges it by. Put into the request's extensions by
+/// [`serve_connection`]; requests without one (from another server stack) arrive when
+/// the service sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrivedAt(pub Instant);
+
 /// A connection's byte stream whose writes time out: when the peer takes nothing for
 /// `timeout` (it stopped reading an answer), writing fails with `TimedOut` and hyper
-/// drops the connection. The limit is the server's `write_timeout`.
+/// drops the connection. The limit is the server's `write_timeout`. It also notes when
+/// the bytes of each request were read (see [`ArrivedAt`]).
 pub struct TimedIo<T, R: Runtime> {
     inner: T,
     runtime: R,
@@ -43,11 +52,20 @@ pub struct TimedIo<T, R: Runtime> {
     timer: Option<R::Timer>,
     stalled_until: Option<Instant>,
     notice: UpgradeNotice,
+    stamp: ArrivalStamp,
 }
 
 impl<T, R: Runtime> TimedIo<T, R> {
-    /// Wraps `inner`; `notice` turns the timeout off once the connection is upgraded.
-    pub fn new(inner: T, runtime: R, timeout: Duration, notice: UpgradeNotice) -> Self {
+    /// Wraps `inner`; `notice` turns the timeout off once the connection is upgraded;
+    /// reads note their instant in `stamp` unless the stream noted a better one (the
+    /// kernel's).
+    pub fn new(
+        inner: T,
+        runtime: R,
+        timeout: Duration,
+        notice: UpgradeNotice,
+        stamp: ArrivalStamp,
+    ) -> Self {
         TimedIo {
             inner,
             runtime,
@@ -55,6 +73,7 @@ impl<T, R: Runtime> TimedIo<T, R> {
             timer: None,
             stalled_until: None,
             notice,
+            stamp,
         }
     }
 
@@ -101,7 +120,14 @@ impl<T: hyper::rt::Read + Unpin, R: Runtime> hyper::rt::Read for TimedIo<T, R> {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) {
+            // Bytes arrived (or the end of the stream, after which nothing is judged).
+            let runtime = &this.runtime;
+            this.stamp.note(|| runtime.now());
+        }
+        r
     }
 }
 
@@ -146,9 +172,27 @@ impl<T: hyper::rt::Write + Unpin, R: Runtime> hyper::rt::Write for TimedIo<T, R>
 /// Serves one accepted connection (hyper's HTTP/1 server with upgrades) until the client
 /// closes it, or stops reading for `write_timeout`. `io` is any byte stream in hyper's
 /// I/O traits (the bindings adapt theirs); `timer` is the runtime's timer for hyper;
-/// `peer` reaches the connect handler and says whether the connection is secure.
+/// `peer` reaches the connect handler and says whether the connection is secure. Each
+/// request arrives when its first bytes were read.
 pub async fn serve_connection<IO, H, R, T>(io: IO, peer: PeerAddr, engine: EngineIo<H, R>, timer: T)
 where
+    IO: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
+    H: Handler,
+    R: Runtime,
+    T: hyper::rt::Timer + Send + Sync + 'static,
+{
+    serve_connection_with(io, ArrivalStamp::default(), peer, engine, timer).await
+}
+
+/// Like [`serve_connection`], for a stream that notes in `arrivals` when its bytes
+/// arrived (the bindings' TCP streams ask the kernel).
+pub async fn serve_connection_with<IO, H, R, T>(
+    io: IO,
+    arrivals: ArrivalStamp,
+    peer: PeerAddr,
+    engine: EngineIo<H, R>,
+    timer: T,
+) where
     IO: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
     H: Handler,
     R: Runtime,
@@ -160,11 +204,15 @@ where
         engine.shared.runtime.clone(),
         engine.shared.config.engine.write_timeout,
         notice.clone(),
+        arrivals.clone(),
     );
+    let stamp = arrivals;
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             let engine = engine.clone();
+            let arrived = stamp.take().unwrap_or_else(|| engine.shared.runtime.now());
             request.extensions_mut().insert(notice.clone());
+            request.extensions_mut().insert(ArrivedAt(arrived));
             async move { Ok::<_, Infallible>(engine.handle_from(request, Some(peer)).await) }
         });
     let connection = hyper::server::conn::http1::Builder::new()

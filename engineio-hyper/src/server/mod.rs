@@ -16,7 +16,8 @@ use engineio_proto::server::{ConfigError, Server, ServerConfig, SidGenerator};
 use engineio_proto::static_files::StaticFiles;
 use engineio_proto::{Message, SendError, Sid};
 
-pub use conn::{TimedIo, UpgradeNotice, serve_connection};
+pub use crate::arrival::ArrivalStamp;
+pub use conn::{ArrivedAt, TimedIo, UpgradeNotice, serve_connection, serve_connection_with};
 pub use engineio_proto::server::Rejection;
 pub use http_glue::{PeerAddr, ResponseBody};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};

@@ -16,7 +16,7 @@ use http_body::Body;
 use http_body_util::Either;
 use tokio::sync::oneshot;
 
-use super::conn::UpgradeNotice;
+use super::conn::{ArrivedAt, UpgradeNotice};
 use super::driver::{Driver, boxed_ws};
 use super::http_glue::{self, PeerAddr, ResponseBody};
 use super::socket::{ConnectRequest, Handler, Reply, SessionState, Socket, SocketShared};
@@ -112,7 +112,10 @@ where
         return Box::pin(static_or_not_found(shared, parts)).await;
     }
     // The instant the head arrived: the session judges the request by its state then.
-    let arrived = shared.runtime.now();
+    let arrived = match parts.extensions.get::<ArrivedAt>() {
+        Some(at) => at.0,
+        None => shared.runtime.now(),
+    };
     let id = RequestId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let upgradable = parts
         .extensions

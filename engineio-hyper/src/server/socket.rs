@@ -277,6 +277,9 @@ impl<D> Socket<D> {
         self.wake();
     }
 
+    /// Hands over a POST's body; what it says (a close, for one) takes effect now, when
+    /// the session handles it: a request that reached the server before then came
+    /// before it.
     pub(crate) fn post_body(&self, id: RequestId, body: Bytes) {
         let now = (self.shared.now)();
         self.with_session(|s| s.handle_post_body(now, id, body));

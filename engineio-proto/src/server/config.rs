@@ -29,6 +29,7 @@ use super::RequestInfo;
 /// | [`upgrade_timeout`](Self::upgrade_timeout) | 10 s | `upgradeTimeout` 10000 ms | none |
 /// | [`close_timeout`](Self::close_timeout) | 30 s | polling `closeTimeout` 30000 ms | none |
 /// | [`write_timeout`](Self::write_timeout) | 5 s | none (a peer that never reads holds its socket) | none |
+/// | [`client_close_grace`](Self::client_close_grace) | 100 ms | none (one thread: requests are usually read in the order they were sent) | none |
 /// | [`max_payload`](Self::max_payload) | 1,000,000 B | `maxHttpBufferSize` 1e6 | `max_http_buffer_size` 1,000,000 |
 /// | [`max_packets_per_payload`](Self::max_packets_per_payload) | unlimited | unlimited | 16 |
 /// | [`max_buffered_packets`](Self::max_buffered_packets) | 1024 | unbounded | unbounded |
@@ -63,6 +64,13 @@ pub struct ServerConfig {
     /// ([`Action::Release`](super::Action::Release)). So a peer that stops reading never
     /// holds a socket longer than the heartbeat (or this timeout) plus this timeout.
     pub write_timeout: Duration,
+    /// How long after a client closes its session over polling (a POST with `1`) a GET
+    /// it sent at the same moment, on another connection, still gets the noop (`6`)
+    /// that releases it, rather than 400: two requests sent together can reach the
+    /// server in either order (the kernel and the runtime both reorder them), and the
+    /// protocol expects the GET to be released. Only the first such GET; later ones get
+    /// 400. Zero judges strictly by arrival.
+    pub client_close_grace: Duration,
     /// The largest polling POST body and the largest WebSocket message accepted, in bytes;
     /// also advertised to clients as `maxPayload`. A larger POST gets `413` and a larger
     /// WebSocket message the close code 1009; both end the session with
@@ -96,6 +104,7 @@ impl Default for ServerConfig {
             upgrade_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(5),
+            client_close_grace: Duration::from_millis(100),
             max_payload: 1_000_000,
             max_packets_per_payload: usize::MAX,
             max_buffered_packets: 1024,

@@ -460,12 +460,14 @@ impl Session {
             ..
         } = request;
         if let State::Closed(ended) = &mut self.state {
-            // It reached the server before the session ended: it gets what a parked GET
-            // got then. Anything later finds the session gone.
-            let parked_then = kind == SessionRequestKind::Poll
-                && ended.polling
-                && !ended.get_answered
-                && arrived < ended.at;
+            // It reached the server before the session ended (or, after a client's close,
+            // at the same moment: two requests sent together arrive in either order): it
+            // gets what a parked GET got then. Anything later finds the session gone.
+            let client_closed = self.close_reason == Some(CloseReason::ClientClose);
+            let in_time = arrived < ended.at
+                || (client_closed && arrived < ended.at + self.config.client_close_grace);
+            let parked_then =
+                kind == SessionRequestKind::Poll && ended.polling && !ended.get_answered && in_time;
             if parked_then {
                 ended.get_answered = true;
                 let packet = if self.close_reason == Some(CloseReason::ClientClose) {
@@ -1234,8 +1236,11 @@ impl Session {
         self.judge_deferred();
         // The record (and the sockets) stay a while: late requests are judged by how
         // the session ended, and the peer may take its close frame.
-        self.timers
-            .set(Timer::Linger, at + self.config.write_timeout);
+        let linger = self
+            .config
+            .write_timeout
+            .max(self.config.client_close_grace);
+        self.timers.set(Timer::Linger, at + linger);
     }
 
     fn respond(&mut self, request: RequestId, response: Response) {
