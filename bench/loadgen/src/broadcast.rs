@@ -66,8 +66,7 @@ impl Shared {
 }
 
 /// Runs the mode.
-pub(crate) async fn run(args: &Args) -> Result<(), String> {
-    let target = Target::from_args(args)?;
+pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
     let clients: u64 = args.get("clients", 1000)?;
     let size: usize = args.get("size", 32)?;
     let window: u64 = args.get("window", 1)?;

@@ -20,15 +20,26 @@ pub(crate) const COMMON: &[&str] = &[
     "hard-timeout",
 ];
 
-/// Parsed options of one run.
+/// The options of one run: `--key value` pairs and bare `--flag`s, each checked against
+/// the options its mode knows.
 #[derive(Debug)]
-pub(crate) struct Args {
+pub struct Args {
     values: HashMap<String, String>,
 }
 
 impl Args {
-    /// Parses `--key value` / `--flag` pairs, refusing options not in `known` or [`COMMON`].
-    pub(crate) fn parse(argv: &[String], known: &[&str]) -> Result<Args, String> {
+    /// Parses `--key value` / `--flag` pairs, refusing options that neither `known` (a
+    /// mode's own, see [`Mode::options`](crate::Mode::options)) nor the options every
+    /// mode takes list.
+    ///
+    /// ```
+    /// use eio_bench::{Args, Mode};
+    ///
+    /// let argv: Vec<String> = ["--clients", "10", "--binary"].map(String::from).into();
+    /// assert!(Args::parse(&argv, Mode::Echo.options()).is_ok());
+    /// assert!(Args::parse(&argv, Mode::Conns.options()).is_err()); // conns has no --clients
+    /// ```
+    pub fn parse(argv: &[String], known: &[&str]) -> Result<Args, String> {
         let mut values = HashMap::new();
         let mut i = 0;
         while i < argv.len() {
@@ -99,9 +110,13 @@ impl Args {
     }
 }
 
-/// Where the server under test listens: always a loopback address.
+/// Where the server under test listens.
+///
+/// [`Target::from_args`] takes loopback addresses only (the `eio-bench` binary);
+/// [`Target::new`] takes any address, for a caller that has checked it (the `eio bench`
+/// command's `--allow-remote`).
 #[derive(Debug, Clone)]
-pub(crate) struct Target {
+pub struct Target {
     /// The socket address to connect to.
     pub(crate) addr: SocketAddr,
     /// The `Host` header value.
@@ -111,9 +126,31 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// A target at `addr`, sending `host` as the `Host` header, with the Engine.IO `path`
+    /// (a leading and a trailing `/` are added when missing).
+    ///
+    /// ```
+    /// use eio_bench::Target;
+    ///
+    /// let t = Target::new("127.0.0.1:3000".parse().unwrap(), "localhost:3000", "socket.io");
+    /// assert_eq!(t.path(), "/socket.io/");
+    /// ```
+    pub fn new(addr: SocketAddr, host: impl Into<String>, path: &str) -> Target {
+        Target {
+            addr,
+            host: host.into(),
+            path: normalize_path(path),
+        }
+    }
+
+    /// The Engine.IO path, with its leading and trailing slashes.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The target named by `--host` (default 127.0.0.1), `--port` (3000) and `--path`
     /// (`/engine.io/`). Anything but a loopback address is refused.
-    pub(crate) fn from_args(args: &Args) -> Result<Target, String> {
+    pub fn from_args(args: &Args) -> Result<Target, String> {
         let host = args.string("host", "127.0.0.1");
         let ip: IpAddr = if host == "localhost" {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -129,19 +166,12 @@ impl Target {
             ));
         }
         let port: u16 = args.get("port", 3000)?;
-        let mut path = args.string("path", "/engine.io/");
-        if !path.starts_with('/') {
-            path.insert(0, '/');
-        }
-        if !path.ends_with('/') {
-            path.push('/');
-        }
         let addr = SocketAddr::new(ip, port);
-        Ok(Target {
+        Ok(Target::new(
             addr,
-            host: addr.to_string(),
-            path,
-        })
+            addr.to_string(),
+            &args.string("path", "/engine.io/"),
+        ))
     }
 
     /// The request target of a WebSocket connection (`sid` for an upgrade).
@@ -159,6 +189,18 @@ impl Target {
             None => format!("{}?EIO=4&transport=polling", self.path),
         }
     }
+}
+
+/// `path` with a leading and a trailing `/`.
+fn normalize_path(path: &str) -> String {
+    let mut path = path.to_owned();
+    if !path.starts_with('/') {
+        path.insert(0, '/');
+    }
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    path
 }
 
 /// Parses a comma-separated list of counts (`1000,5000,10000`).

@@ -64,8 +64,7 @@ fn open_file_limit() -> Option<usize> {
 }
 
 /// Runs the mode.
-pub(crate) async fn run(args: &Args) -> Result<(), String> {
-    let target = Target::from_args(args)?;
+pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
     let steps = parse_steps(&args.string("steps", "1000,5000,10000"))?;
     let settle = args.seconds("settle", 3.0)?;
     let hold = args.seconds("hold", 0.0)?;

@@ -40,8 +40,7 @@ struct Plan {
 }
 
 /// Runs the mode.
-pub(crate) async fn run(args: &Args) -> Result<(), String> {
-    let target = Target::from_args(args)?;
+pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
     let clients: usize = args.get("clients", 100)?;
     let size: usize = args.get("size", 32)?;
     let window: usize = args.get("window", 10)?;

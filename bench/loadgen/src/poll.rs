@@ -27,8 +27,7 @@ struct Plan {
 }
 
 /// Runs the mode.
-pub(crate) async fn run(args: &Args) -> Result<(), String> {
-    let target = Target::from_args(args)?;
+pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
     let clients: usize = args.get("clients", 50)?;
     let size: usize = args.get("size", 32)?;
     let binary = args.flag("binary");

@@ -42,8 +42,7 @@ struct ClientStats {
 }
 
 /// Runs the mode.
-pub(crate) async fn run(args: &Args) -> Result<(), String> {
-    let target = Target::from_args(args)?;
+pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
     let clients: usize = args.get("clients", 20)?;
     let size: usize = args.get("size", 32)?;
     let messages: usize = args.get("messages", 10)?;
