@@ -5,10 +5,11 @@
 #
 # Stages: formatting, clippy (warnings are errors), rustdoc (warnings are errors), the
 # workspace's unit, property and integration tests, doctests, a bounded fuzz run of every
-# fuzz target, and the interop matrix against the real peers (Node engine.io and
-# engine.io-client, python-engineio, Chromium). Everything it needs is installed by the
-# stages themselves (cargo-fuzz; npm and pip packages into local folders; Debian's
-# chromium). It prints a summary table and exits non-zero if any stage failed.
+# fuzz target, the interop matrix against the real peers (Node engine.io and
+# engine.io-client, python-engineio, Chromium), and the eio command-line tool against
+# those peers and behind nginx. Everything it needs is installed by the stages themselves
+# (cargo-fuzz; npm and pip packages into local folders; Debian's chromium and nginx).
+# It prints a summary table and exits non-zero if any stage failed.
 #
 # Environment: FUZZ_SECONDS (per fuzz target, default 30).
 set -uo pipefail
@@ -48,6 +49,7 @@ stage "tests (unit, property, integration)" run_tests
 stage "doctests" cargo test --workspace --doc
 stage "fuzz targets (build + ${FUZZ_SECONDS:-30}s each)" scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 stage "interop with Node, python-engineio, Chromium" scripts/interop.sh
+stage "eio CLI: connect, doctor (nginx setups), bench" scripts/cli.sh
 
 echo
 echo "================ summary"

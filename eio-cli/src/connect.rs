@@ -151,6 +151,11 @@ pub(crate) async fn run(args: ConnectArgs) -> u8 {
     let out = Out::new(args.json);
     let printer = Printer {
         out: out.clone(),
+        opens_on: if args.transport == TransportMode::Websocket {
+            "websocket"
+        } else {
+            "polling"
+        },
         pings: args.pings,
         trace: args.trace,
         full: args.full,
@@ -210,7 +215,7 @@ pub(crate) async fn run(args: ConnectArgs) -> u8 {
     while let Ok(w) = wire.try_recv() {
         printer.wire(w);
     }
-    printer.open(client.handshake(), client.transport(), false);
+    printer.open(client.handshake(), false);
 
     // Lines: --send first, then stdin (read on a thread of its own: a blocking read
     // cannot be cancelled, and the process exits without waiting for it).
@@ -398,6 +403,8 @@ fn apply_line(
 /// Turns client events and wire observations into output lines.
 struct Printer {
     out: Out,
+    /// The transport sessions open on.
+    opens_on: &'static str,
     pings: bool,
     trace: bool,
     full: bool,
@@ -413,8 +420,10 @@ impl Printer {
         );
     }
 
-    fn open(&self, hs: &Handshake, transport: Option<Transport>, reconnected: bool) {
-        let transport = transport.map(|t| t.as_str()).unwrap_or("-");
+    /// A session opened (on the first transport of the mode: an upgrade, reported on its
+    /// own, may already have happened when this is printed).
+    fn open(&self, hs: &Handshake, reconnected: bool) {
+        let transport = self.opens_on;
         let upgrades: Vec<&str> = hs.upgrades.iter().map(|t| t.as_str()).collect();
         let human = format!(
             "sid={} transport={transport} upgrades=[{}] pingInterval={} pingTimeout={} maxPayload={}",
@@ -506,12 +515,12 @@ impl Printer {
                     ("delay_ms", Value::from(delay.as_millis() as u64)),
                 ]),
             ),
-            ClientEvent::Reconnected(hs) => self.open(&hs, None, true),
+            ClientEvent::Reconnected(hs) => self.open(&hs, true),
             ClientEvent::ReconnectFailed { attempts } => {
                 self.error(&format!("gave up reconnecting after {attempts} attempts"));
             }
             ClientEvent::SendFailed(e) => self.error(&format!("a queued message was dropped: {e}")),
-            ClientEvent::Connected(hs) => self.open(&hs, None, false),
+            ClientEvent::Connected(hs) => self.open(&hs, false),
             _ => {}
         }
     }

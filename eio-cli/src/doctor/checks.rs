@@ -466,10 +466,12 @@ async fn polling(ctx: &Ctx, server: &Server) -> Report {
     }
     let raw = &ctx.raw;
     let fail = |summary: String| {
-        Report::new("polling", Verdict::Fail, summary).fix(
-            "see the detail; a 400 \"Session ID unknown\" means a non-sticky load balancer (the \
-             sticky check), a 5xx a proxy in trouble",
-        )
+        let fix = if summary.contains("Session ID unknown") {
+            "make the load balancer sticky (see the sticky check)"
+        } else {
+            "see the detail: a 5xx is a proxy in trouble, a 4xx a refusal by the server"
+        };
+        Report::new("polling", Verdict::Fail, summary).fix(fix)
     };
     let (mut get_conn, mut post_conn) = match (raw.connect().await, raw.connect().await) {
         (Ok(a), Ok(b)) => (a, b),
@@ -1209,6 +1211,7 @@ async fn hold_polling(ctx: &Ctx, needed: u32) -> Held {
                             match raw.post(Some(&mut post_conn), &sid, &[], b"3").await {
                                 Ok(a) if a.status.is_success() => {}
                                 Ok(a) => {
+                                    held.unknown_sid = a.is_unknown_sid();
                                     held.cut = Some((
                                         hold,
                                         format!("the pong was answered {}", a.describe()),
@@ -1448,10 +1451,10 @@ fn long_poll_report(hs: &Handshake, held: Option<&Held>, lane: Option<Lane>) -> 
     } else if let Some((hold, what)) = &held.cut {
         if held.unknown_sid {
             problems.push(format!(
-                "a long-poll reached a server that did not know the session ({what}): see the \
-                 sticky check"
+                "a request of the held session reached a server that did not know it ({what}): \
+                 see the sticky check"
             ));
-            fixes.push(STICKY_FIX);
+            fixes.push("make the load balancer sticky (see the sticky check)");
         } else if held.pings.is_empty() && *hold < hs.ping_interval {
             problems.push(format!(
                 "a held long-poll was cut after {} by {what}, before the server's ping \
@@ -1532,11 +1535,21 @@ fn heartbeat_report(
             } else {
                 "no ping".to_owned()
             };
-            details.push(format!(
-                "{name}: {} of {needed} pings ({}); {why}",
-                held.pings.len(),
-                list(&held.pings)
-            ));
+            let got = if held.pings.is_empty() {
+                "no ping".to_owned()
+            } else {
+                format!(
+                    "{} of {needed} pings ({})",
+                    held.pings.len(),
+                    list(&held.pings)
+                )
+            };
+            let why = if held.unknown_sid {
+                format!("{why} (see the sticky check)")
+            } else {
+                why
+            };
+            details.push(format!("{name}: {got}; {why}"));
             continue;
         }
         if held.pings.iter().any(|d| *d > late_after) {

@@ -88,8 +88,24 @@ impl Answer {
             .collect()
     }
 
-    /// A short description for a report: `HTTP 400 Bad Request: {"code":1,...}`.
+    /// A short description for a report: `HTTP 400 Bad Request: {"code":3,...}`; an
+    /// unknown session is `HTTP 400 Bad Request "Session ID unknown"` whatever the server's
+    /// wording, and an HTML error page is given by its title.
     pub(crate) fn describe(&self) -> String {
+        if self.is_unknown_sid() {
+            return format!("HTTP {} \"Session ID unknown\"", self.status);
+        }
+        if self.header(header::CONTENT_TYPE).contains("text/html") {
+            let text = String::from_utf8_lossy(&self.body);
+            let title = text
+                .split_once("<title>")
+                .and_then(|(_, rest)| rest.split_once("</title>"))
+                .map(|(t, _)| snippet(t, 80));
+            return match title {
+                Some(t) if !t.is_empty() => format!("HTTP {} (an HTML page: {t})", self.status),
+                _ => format!("HTTP {} (an HTML page)", self.status),
+            };
+        }
         let body = self.body_snippet();
         if body.is_empty() {
             format!("HTTP {}", self.status)
@@ -640,8 +656,16 @@ mod tests {
         assert!(parse_open(&html).unwrap_err().contains("web page"));
         let e404 = answer(404, "Not Found", "text/plain");
         assert!(parse_open(&e404).unwrap_err().contains("/socket.io/"));
-        let e502 = answer(502, "Bad Gateway", "text/html");
-        assert!(parse_open(&e502).unwrap_err().contains("backend"));
+        let e502 = answer(
+            502,
+            "<html><title>502 Bad Gateway</title></html>",
+            "text/html",
+        );
+        let why = parse_open(&e502).unwrap_err();
+        assert!(
+            why.contains("backend") && why.contains("(an HTML page: 502 Bad Gateway)"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -660,6 +684,10 @@ mod tests {
         assert!(node.is_unknown_sid() && python.is_unknown_sid());
         assert!(!other.is_unknown_sid());
         assert!(explain_refusal(&node).contains("non-sticky"));
+        assert_eq!(
+            python.describe(),
+            "HTTP 400 Bad Request \"Session ID unknown\""
+        );
         let ws = WsError::Refused(Box::new(python));
         assert!(ws.explain().contains("non-sticky"));
         let proxy = WsError::Refused(Box::new(answer(200, "ok", "text/plain")));

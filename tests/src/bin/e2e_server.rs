@@ -11,6 +11,11 @@
 //! cargo run -p engineio-tests --bin e2e_server -- --runtime tokio --port 3000
 //! cargo run -p engineio-tests --bin e2e_server -- --runtime smol --port 3000
 //! ```
+//!
+//! For the `eio` CLI tests (scripts/cli.sh), a few settings can change:
+//! `--ping-interval MS` and `--ping-timeout MS` (the heartbeat), and `--allow-origin
+//! ORIGIN` (repeatable: only these origins instead of any, to play a CORS-refusing
+//! server).
 #![allow(clippy::print_stderr)]
 
 use std::time::Duration;
@@ -40,11 +45,26 @@ impl Handler for Echo {
 
 fn config() -> Config {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo");
+    let millis = |name: &str, default: u64| match arg(name) {
+        None => Duration::from_millis(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => {
+                eprintln!("{name} {v:?}: expected a positive number of milliseconds");
+                std::process::exit(2)
+            }
+        },
+    };
     let mut config = Config::default();
-    config.engine.ping_interval = Duration::from_millis(300);
-    config.engine.ping_timeout = Duration::from_millis(200);
+    config.engine.ping_interval = millis("--ping-interval", 300);
+    config.engine.ping_timeout = millis("--ping-timeout", 200);
     config.engine.max_payload = 1_000_000;
-    config.engine.cors.origins = AllowedOrigins::Any;
+    let origins = args("--allow-origin");
+    config.engine.cors.origins = if origins.is_empty() {
+        AllowedOrigins::Any
+    } else {
+        AllowedOrigins::list(origins)
+    };
     config.static_files = StaticFiles::new()
         .file("/", format!("{demo}/index.html"))
         .file(
@@ -55,10 +75,16 @@ fn config() -> Config {
 }
 
 fn arg(name: &str) -> Option<String> {
+    args(name).pop()
+}
+
+/// Every value given for `name`.
+fn args(name: &str) -> Vec<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+    args.windows(2)
+        .filter(|w| w[0] == name)
+        .map(|w| w[1].clone())
+        .collect()
 }
 
 fn main() -> std::io::Result<()> {
