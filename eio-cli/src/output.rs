@@ -171,15 +171,70 @@ pub(crate) fn json_document(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
 
+/// Valid JSON re-indented, two spaces a level, keys in the order they came (a parsed
+/// `serde_json::Value` would sort them).
+pub(crate) fn pretty_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on one line.
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    if let Some(close) = chars.next() {
+                        out.push(close);
+                    }
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A message for people: `text hello`, `json` + the pretty document, `binary 4 bytes: ..`.
 pub(crate) fn message_human(message: &engineio_proto::Message, full: bool) -> String {
     match message {
         engineio_proto::Message::Text(t) => match json_document(t) {
-            Some(doc) => format!(
-                "json ({} bytes)\n{}",
-                t.len(),
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            ),
+            Some(_) => format!("json ({} bytes)\n{}", t.len(), pretty_json(t)),
             None => format!("text {}", escape_text(t)),
         },
         engineio_proto::Message::Binary(b) => format!(
@@ -246,6 +301,20 @@ mod tests {
         let big = vec![0u8; 70];
         assert!(hex(&big, Some(64)).ends_with("(6 more bytes; --full shows all)"));
         assert_eq!(hex(&big, None).len(), 70 * 3 - 1);
+    }
+
+    #[test]
+    fn pretty_json_keeps_key_order_and_strings() {
+        let text = r#"{"z":1,"a":[true,{"q":"a, \"b\": {c}"}],"e":{},"f":[ ]}"#;
+        let pretty = pretty_json(text);
+        assert_eq!(
+            pretty,
+            "{\n  \"z\": 1,\n  \"a\": [\n    true,\n    {\n      \"q\": \"a, \\\"b\\\": {c}\"\n    }\n  ],\n  \"e\": {},\n  \"f\": []\n}"
+        );
+        // Same document as the input.
+        let a: Value = serde_json::from_str(text).unwrap();
+        let b: Value = serde_json::from_str(&pretty).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! The `eio` binary against our server, in process, over loopback: `connect` on every
-//! transport, its exit statuses, and `doctor` on a healthy and a CORS-refusing server.
+//! transport, its exit statuses, `doctor` on a healthy and a CORS-refusing server, and
+//! both over TLS with a private CA.
 //! (scripts/cli.sh runs the same commands against Node's and python-engineio's servers
 //! and behind nginx.)
 
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use engineio_tokio::proto::server::AllowedOrigins;
 use engineio_tokio::{
-    Config, ConnectRequest, EngineIo, Handler, Message, Rejection, Socket, Tokio,
+    Config, ConnectRequest, EngineIo, Handler, Message, PeerAddr, Rejection, Socket, Tokio,
 };
 use serde_json::Value;
 
@@ -313,4 +315,106 @@ fn doctor_reports_a_cors_refusal_with_the_fix() {
     assert_eq!(code, Some(0), "{lines:?}");
     assert_eq!(status_of(&lines, "cors"), "pass");
     assert_eq!(status_of(&lines, "sticky"), "skip");
+}
+
+/// An echo server behind a rustls acceptor with a certificate for `localhost` made here;
+/// returns its URL and the certificate's PEM.
+fn tls_server() -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let pem = cert.cert.pem();
+    let cert_der = cert.cert.der().clone();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der], key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    listener.set_nonblocking(true).expect("non-blocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let mut config = Config::default();
+            config.engine.ping_interval = Duration::from_millis(300);
+            config.engine.ping_timeout = Duration::from_millis(200);
+            let engine = EngineIo::new(Tokio, Echo, config).expect("valid config");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        let peer = PeerAddr {
+                            addr: peer,
+                            secure: true,
+                        };
+                        engineio_tokio::serve_connection(tls, peer, engine).await;
+                    }
+                });
+            }
+        });
+    });
+    (format!("https://localhost:{port}"), pem)
+}
+
+#[test]
+fn tls_with_a_private_ca() {
+    let (url, pem) = tls_server();
+    let ca = std::env::temp_dir().join(format!("eio-cli-test-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, pem).expect("write the CA file");
+    let ca_arg = ca.to_string_lossy().into_owned();
+    // Trusted through --cacert: polling, then the upgrade to wss.
+    let out = eio(
+        &[
+            "connect",
+            &url,
+            "--cacert",
+            &ca_arg,
+            "--json",
+            "--send",
+            ":sleep 400",
+            "--send",
+            "over tls",
+            "--count",
+            "1",
+            "--timeout",
+            "20",
+        ],
+        "",
+    );
+    let lines = json_lines(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{lines:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(events(&lines, "upgrade").len(), 1, "{lines:?}");
+    assert_eq!(events(&lines, "message")[0]["data"], "over tls");
+    // The doctor over https and wss.
+    let (code, report) = doctor(&url, &["--cacert", &ca_arg, "--only", "websocket,upgrade"]);
+    assert_eq!(code, Some(0), "{report:?}");
+    assert_eq!(status_of(&report, "upgrade"), "pass");
+    // Without it, the certificate is not trusted: status 3, and the reason.
+    let out = eio(&["connect", &url, "--json", "--timeout", "20"], "");
+    assert_eq!(out.status.code(), Some(3));
+    let error = events(&json_lines(&out), "error")[0]["message"].to_string();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    // A file without a certificate is refused up front.
+    std::fs::write(&ca, "not a certificate").expect("write");
+    let out = eio(&["connect", &url, "--cacert", &ca_arg], "");
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_file(&ca);
 }

@@ -130,7 +130,9 @@ impl FromStr for Mode {
         Mode::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown mode {s:?}: use echo, poll, upgrade, conns or broadcast"))
+            .ok_or_else(|| {
+                format!("unknown mode {s:?}: use echo, poll, upgrade, conns or broadcast")
+            })
     }
 }
 

@@ -233,6 +233,7 @@ pub(crate) async fn run(args: DoctorArgs) -> u8 {
     if let Some(server) = server {
         let server = Arc::new(server);
         if let Some(wait) = checks::slow_checks_wait(&ctx, &server)
+            && wait >= Duration::from_secs(5)
             && !args.json
             && (wanted("heartbeat") || wanted("long-poll"))
         {
