@@ -159,8 +159,13 @@ impl Runtime for Tap {
         let (sender, connection) = hyper::client::conn::http1::handshake(upstream)
             .await
             .map_err(io::Error::other)?;
+        // When the server closes the upstream connection (an idle keep-alive timeout), the
+        // client's side closes too, so that its pool does not reuse a dead connection.
+        let upstream_closed = Arc::new(tokio::sync::Notify::new());
+        let closed = Arc::clone(&upstream_closed);
         tokio::spawn(async move {
             let _ = connection.await;
+            closed.notify_one();
         });
         let (near, far) = tokio::io::duplex(64 * 1024);
         let sender = Arc::new(tokio::sync::Mutex::new(sender));
@@ -174,7 +179,15 @@ impl Runtime for Tap {
                 .timer(TokioTimer::new())
                 .header_read_timeout(None)
                 .keep_alive(true);
-            let _ = builder.serve_connection(TokioIo::new(far), service).await;
+            let serving = builder.serve_connection(TokioIo::new(far), service);
+            tokio::pin!(serving);
+            tokio::select! {
+                _ = &mut serving => {}
+                _ = upstream_closed.notified() => {
+                    serving.as_mut().graceful_shutdown();
+                    let _ = serving.await;
+                }
+            }
         });
         Ok(TokioIo::new(near))
     }

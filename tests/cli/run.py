@@ -18,6 +18,8 @@ What runs (every server on 127.0.0.1, started here and stopped by its PID):
          (timeout.conf): the long-poll check fails; the backend alone passes;
       3. a server that accepts only https://good.example: the CORS check fails for
          https://evil.example and passes for https://good.example.
+  * `eio connect` against a Node server that closes idle kept-alive connections (5 s)
+    between two messages (tests/cli/slow-ping-server.js, pingInterval 8 s).
   * `eio bench` (echo and poll modes) against our server.
 
 Needs the interop peers (tests/interop/install.sh) and nginx (scripts/cli.sh installs
@@ -193,7 +195,9 @@ class Runner:
             f.write(f"$ eio {' '.join(args)}\nexit {code}\n--- stdout\n{out}\n--- stderr\n{err}\n")
         return code, out, err
 
-    def case(self, name, fn):
+    def case(self, name, fn, show=None):
+        """Runs one case; `show` (eio doctor arguments) prints the doctor's report for people
+        after it, into the test log."""
         if self.only is not None and not any(name.startswith(o) for o in self.only):
             return
         if time.monotonic() > self.deadline:
@@ -212,6 +216,8 @@ class Runner:
         else:
             self.passed += 1
             log(f"ok   {name} ({took:.1f} s)")
+        if show:
+            self.show(show)
 
     # ------------------------------------------------------------ cases
 
@@ -336,6 +342,17 @@ class Runner:
                 self.case("tokio: bench poll", lambda: self.bench_case(port, "poll"))
             self.stop_all()
 
+        # ---- a server that closes idle kept-alive connections between two messages
+        port = free_port()
+        p = self.start(f"server-slow-ping-{port}", ["node", str(HERE / "slow-ping-server.js"), str(port)])
+        err = wait_ready(p, port)
+        if err:
+            self.case("node slow-ping: server start", lambda: err)
+        else:
+            self.case("node slow-ping: connect survives an idle keep-alive close",
+                      lambda: self.idle_keepalive_case(port))
+        self.stop_all()
+
         # ---- exit statuses without a server
         closed = free_port()
         self.case("connect: refused is exit 3", lambda: self.refused_case(closed, "connect"))
@@ -358,8 +375,8 @@ class Runner:
                     continue
                 if expect_sticky == "fail":
                     self.case(f"{name}: doctor's sticky check fails",
-                              lambda port=port: self.round_robin_case(port))
-                    self.show([f"http://127.0.0.1:{port}", "--echo"])
+                              lambda port=port: self.round_robin_case(port),
+                              show=[f"http://127.0.0.1:{port}", "--echo"])
                 else:
                     self.case(f"{name}: doctor passes (control)",
                               lambda port=port: self.doctor_case(
@@ -384,8 +401,8 @@ class Runner:
                 self.case("nginx timeout: start", lambda: err)
             else:
                 self.case("nginx timeout: doctor's long-poll check fails",
-                          lambda: self.timeout_case(port))
-                self.show([f"http://127.0.0.1:{port}", "--max-wait", "10"])
+                          lambda: self.timeout_case(port),
+                          show=[f"http://127.0.0.1:{port}", "--max-wait", "10"])
         self.stop_all()
 
         # ---- broken setup 3: a CORS-refusing server, and its control
@@ -395,8 +412,8 @@ class Runner:
             self.case("cors: server start", lambda: err)
         else:
             self.case("cors-refusing server: doctor's cors check fails",
-                      lambda: self.cors_case(a))
-            self.show([f"http://127.0.0.1:{a}", "--origin", "https://evil.example"])
+                      lambda: self.cors_case(a),
+                      show=[f"http://127.0.0.1:{a}", "--origin", "https://evil.example"])
             self.case("cors-refusing server: an allowed origin passes (control)",
                       lambda: self.doctor_case(f"http://127.0.0.1:{a}",
                                                ["--only", "cors", "--origin", "https://good.example"],
@@ -410,6 +427,18 @@ class Runner:
             log(f"logs: {LOGS}")
         log(f"cli: {self.passed} passed, {len(self.failed)} failed")
         return 0 if not self.failed and total > 0 else 1
+
+    def idle_keepalive_case(self, port):
+        # Node closes a kept-alive connection after 5 s idle: the second POST must go out on
+        # a fresh one (a regression: the tap once kept the dead one in the client's pool).
+        code, out, err = self.eio_run(
+            ["connect", f"http://127.0.0.1:{port}", "-t", "polling", "--json", "--count", "2",
+             "--timeout", "20"], "one\n:sleep 6000\ntwo\n", timeout=30)
+        events = parse_lines(out)
+        got = [e["data"] for e in events if e["event"] == "message"]
+        if code != 0 or got != ["one", "two"]:
+            return f"exit {code}, messages {got}; last events {events[-2:]}"
+        return None
 
     def round_robin_case(self, port):
         problem, checks = self.doctor_case(f"http://127.0.0.1:{port}", ["--echo"], 1,

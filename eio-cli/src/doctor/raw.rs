@@ -211,9 +211,17 @@ impl Raw {
                     &mut fresh
                 }
             };
-            std::future::poll_fn(|cx| conn.sender.poll_ready(cx))
+            // A kept-alive connection the server closed while idle (Node closes them after
+            // 5 s) is replaced, as a browser would; nothing was sent on it.
+            if std::future::poll_fn(|cx| conn.sender.poll_ready(cx))
                 .await
-                .map_err(|e| format!("the connection closed: {e}"))?;
+                .is_err()
+            {
+                *conn = self.connect().await?;
+                std::future::poll_fn(|cx| conn.sender.poll_ready(cx))
+                    .await
+                    .map_err(|e| format!("the connection closed: {e}"))?;
+            }
             let mut builder = http::Request::builder().method(method.clone()).uri(target);
             if let Some(h) = builder.headers_mut() {
                 h.extend(self.endpoint.config.headers.clone());
