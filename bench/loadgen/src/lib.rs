@@ -20,7 +20,8 @@
 //! default) waits for the whole batch to return, 1 is a sliding window.
 //!
 //! Every run prints one or more `RESULT mode=... key=value ...` lines (machine readable)
-//! each followed by a human line. Targets must be loopback addresses; measured phases are
+//! each followed by a human line. The binary's targets must be loopback addresses (`eio
+//! bench --allow-remote` can lift that for a server the user runs); measured phases are
 //! capped at 120 s and the process exits on its own after `--hard-timeout` seconds (default
 //! 300, at most 600) whatever happens. Server CPU and memory come from `/proc/PID/stat`
 //! and `/proc/PID/status` of `--server-pid`.
