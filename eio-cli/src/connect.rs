@@ -745,7 +745,7 @@ fn close_reason(reason: &CloseReason) -> (&'static str, String) {
         CloseReason::TransportError(_) => "transport_error",
         CloseReason::ParseError(_) => "parse_error",
         CloseReason::PayloadTooLarge { .. } => "payload_too_large",
-        CloseReason::UpgradeFailed(_) => "upgrade_failed",
+        CloseReason::WriteTimeout => "write_timeout",
         CloseReason::ServerShutdown => "server_shutdown",
         _ => "other",
     };
