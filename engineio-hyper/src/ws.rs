@@ -1,8 +1,10 @@
 //! Conversions between tungstenite's messages and the protocol's, shared by the server
 //! and client drivers.
 
+use std::io;
+
 use bytes::Bytes;
-use engineio_proto::{TransportEnd, Utf8Bytes, WsMessage, WsViolation};
+use engineio_proto::{IoError, TransportEnd, TransportError, Utf8Bytes, WsMessage, WsViolation};
 
 /// What a received WebSocket message means to a driver.
 pub(crate) enum Incoming {
@@ -43,7 +45,11 @@ pub(crate) fn to_tungstenite(message: WsMessage) -> tungstenite::Message {
     }
 }
 
-/// How a stream error ends a WebSocket, for the state machines.
+/// How a stream error ends a WebSocket, for the state machines. The end of a closing
+/// handshake is a clean close; a reset, a broken pipe, the end of the stream without a
+/// close frame (RFC 6455's abnormal closure, 1006) are [`TransportError::Reset`]; a
+/// message over the size limit is `MessageTooLarge`; the peer breaking the framing is a
+/// violation; any other failure is an error with its source.
 pub(crate) fn transport_end(e: tungstenite::Error) -> TransportEnd {
     use tungstenite::error::{CapacityError, Error, ProtocolError as P};
     match e {
@@ -52,7 +58,9 @@ pub(crate) fn transport_end(e: tungstenite::Error) -> TransportEnd {
             TransportEnd::MessageTooLarge { size }
         }
         Error::Utf8(_) => TransportEnd::Violation(WsViolation::InvalidUtf8),
-        Error::Protocol(P::ResetWithoutClosingHandshake) => TransportEnd::Closed,
+        Error::Protocol(P::ResetWithoutClosingHandshake) => TransportEnd::Error(
+            TransportError::Reset(IoError::new(io::ErrorKind::UnexpectedEof, e)),
+        ),
         Error::Protocol(p) => TransportEnd::Violation(match p {
             P::UnmaskedFrameFromClient => WsViolation::UnmaskedFrame,
             P::NonZeroReservedBits => WsViolation::ReservedBits,
@@ -65,18 +73,26 @@ pub(crate) fn transport_end(e: tungstenite::Error) -> TransportEnd {
             P::UnexpectedContinueFrame | P::ExpectedFragment(_) => WsViolation::BadFragmentation,
             _ => WsViolation::Other,
         }),
-        Error::Io(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            ) =>
-        {
-            TransportEnd::Closed
+        Error::Io(e) if is_reset(e.kind()) => {
+            TransportEnd::Error(TransportError::Reset(IoError::from(e)))
         }
-        other => TransportEnd::Error(other.to_string()),
+        Error::Io(e) => TransportEnd::Error(TransportError::Io(IoError::from(e))),
+        other => TransportEnd::Error(TransportError::Io(IoError::new(
+            io::ErrorKind::InvalidData,
+            other,
+        ))),
     }
+}
+
+/// Whether an I/O error means the connection was reset or dropped.
+pub(crate) fn is_reset(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// Queues a close frame, if the sink takes it now (a sink that is not ready is being

@@ -2,6 +2,7 @@
 
 use crate::error::DecodeError;
 use crate::packet::{Message, PacketType};
+use crate::transport_error::TransportError;
 
 /// Why a session (server side) or a connection (client side) ended.
 ///
@@ -34,12 +35,14 @@ pub enum CloseReason {
     /// The peer stopped answering the heartbeat in time.
     #[error("ping timeout: no heartbeat from the peer in time")]
     PingTimeout,
-    /// The transport (WebSocket or long-poll connection) closed without a close packet.
+    /// The transport closed cleanly without a close packet: a WebSocket close frame
+    /// (a reset or a WebSocket dropped without one is a
+    /// [`TransportError`](Self::TransportError)).
     #[error("transport closed")]
     TransportClose,
-    /// The transport failed (I/O error, HTTP error, request timeout...).
+    /// The transport failed (reset, I/O error, HTTP error, request timeout...).
     #[error("transport error: {0}")]
-    TransportError(String),
+    TransportError(TransportError),
     /// The peer sent something that is not valid Engine.IO.
     #[error("parse error: {0}")]
     ParseError(ProtocolError),
@@ -150,10 +153,12 @@ pub enum UpgradeFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransportEnd {
-    /// The peer closed the WebSocket, or the connection was dropped.
+    /// The WebSocket closed cleanly: the peer's close frame, or the end of the stream
+    /// after the closing handshake.
     Closed,
-    /// Reading or writing failed.
-    Error(String),
+    /// Reading or writing failed, or the connection was reset or dropped without a close
+    /// frame ([`TransportError::Reset`]).
+    Error(TransportError),
     /// The WebSocket library refused a message or frame over its size limit.
     MessageTooLarge {
         /// Bytes received before the library gave up (at least the limit).

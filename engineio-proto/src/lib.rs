@@ -82,11 +82,13 @@ pub mod static_files;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;
+mod transport_error;
 mod utf8;
 
 pub use close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFailure, WsViolation};
 pub use close_code::CloseCode;
 pub use exchange::{RequestId, Response};
+pub use transport_error::{IoError, TransportError};
 
 pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};
 pub use handshake::{Handshake, InvalidSid, Sid, Transport, UnknownTransport};

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::client::{
-    Client, ClientAction, ClientConfig, ClientEvent, ConnectError, OfflinePolicy, ReconnectConfig,
-    WsConnectError,
+    Client, ClientAction, ClientConfig, ClientEvent, ConnectError, HttpError, OfflinePolicy,
+    ReconnectConfig, WsConnectError, WsLimits,
 };
 use engineio_proto::server::{CookieConfig, Rejection};
 use engineio_proto::{
     CloseReason, Message, PayloadLimits, RequestId, Response, SendError, Transport, TransportEnd,
-    WsMessage, decode_payload,
+    TransportError, WsMessage, decode_payload,
 };
 use http::{Method, StatusCode};
-use pair::{Handshakes, Pair, client_config, server_config};
+use pair::{Handshakes, Pair, client_config, refused, reset, server_config};
 use proptest::prelude::*;
 
 fn polling_only() -> ClientConfig {
@@ -652,7 +652,7 @@ fn no_stale_packets_cross_a_reconnection() {
     let actions = drain(&mut client);
     assert!(posts_in(&actions).is_empty());
     let get = gets_in(&actions)[0];
-    client.handle_response(now, get, Err("connection reset".into()));
+    client.handle_response(now, get, Err(reset().into()));
     let actions = drain(&mut client);
     assert!(
         actions
@@ -964,6 +964,8 @@ fn polling_pauses_after_the_probe_until_the_get_and_post_return() {
     client.handle_response(now, get, Ok(ok(b"6")));
     assert_eq!(drain(&mut client), [], "the POST is still in flight");
     client.handle_response(now, post, Ok(ok(b"ok")));
+    // The upgrade packet first: queued messages are not handed out while actions wait.
+    assert_eq!(client.poll_ws_send(ws), None);
     assert_eq!(
         drain(&mut client),
         [
@@ -972,12 +974,13 @@ fn polling_pauses_after_the_probe_until_the_get_and_post_return() {
                 message: WsMessage::Text("5".into())
             },
             ClientAction::Event(ClientEvent::Upgraded),
-            ClientAction::WsSend {
-                ws,
-                message: WsMessage::Text("4during".into())
-            },
         ]
     );
+    assert_eq!(
+        client.poll_ws_send(ws),
+        Some(WsMessage::Text("4during".into()))
+    );
+    assert_eq!(client.poll_ws_send(ws), None);
     assert_eq!(client.transport(), Some(Transport::WebSocket));
 }
 
@@ -1290,7 +1293,9 @@ fn bad_server_answers_end_the_session_with_typed_reasons() {
     );
     let reason = client.last_close_reason().cloned().unwrap();
     assert!(
-        matches!(&reason, CloseReason::TransportError(t) if t.contains("400") && t.contains("Session ID unknown")),
+        matches!(&reason, CloseReason::TransportError(TransportError::Http {
+            request: "polling GET", status: StatusCode::BAD_REQUEST, code: Some(1), message: Some(m)
+        }) if m == "Session ID unknown"),
         "{reason:?}"
     );
     assert!(client.is_reconnecting());
@@ -1359,26 +1364,28 @@ fn queued_messages_over_the_new_servers_limit_are_reported_not_sent() {
                 .into(),
         ),
     );
-    let actions = drain(&mut client);
-    assert!(actions.contains(&ClientAction::WsSend {
-        ws: id,
-        message: WsMessage::Text("4small".into())
-    }));
-    assert!(actions.iter().any(|a| matches!(
-        a,
-        ClientAction::Event(ClientEvent::SendFailed(SendError::TooLarge {
-            size: 51,
-            limit: 20,
-            ..
-        }))
-    )));
+    assert!(matches!(
+        &drain(&mut client)[..],
+        [ClientAction::Event(ClientEvent::Connected(_))]
+    ));
+    // The binding pulls the queue: the small one goes, the other is handed back.
     assert_eq!(
-        actions
-            .iter()
-            .filter(|a| matches!(a, ClientAction::WsSend { .. }))
-            .count(),
-        1
+        client.poll_ws_send(id),
+        Some(WsMessage::Text("4small".into()))
     );
+    assert_eq!(client.poll_ws_send(id), None);
+    assert!(matches!(
+        &drain(&mut client)[..],
+        [ClientAction::Event(ClientEvent::SendFailed(
+            SendError::TooLarge {
+                size: 51,
+                limit: 20,
+                ..
+            }
+        ))]
+    ));
+    assert_eq!(client.poll_ws_send(id), None);
+    assert_eq!(client.queued(), 0);
 }
 
 #[test]
@@ -1402,7 +1409,8 @@ fn a_post_that_times_out_is_a_transport_error() {
     assert!(actions.contains(&ClientAction::AbortRequest { id: post }));
     assert!(matches!(
         client.last_close_reason(),
-        Some(CloseReason::TransportError(t)) if t.contains("POST")
+        Some(CloseReason::TransportError(TransportError::Timeout { request: "polling POST", after }))
+            if *after == Duration::from_secs(20)
     ));
 }
 
@@ -1422,11 +1430,11 @@ fn a_broken_websocket_ends_the_session_as_transport_close() {
     let ws = p.ws_connects[0].0;
     let now = p.now;
     p.client
-        .handle_ws_closed(now, ws, TransportEnd::Error("reset".into()));
-    assert!(matches!(
+        .handle_ws_closed(now, ws, TransportEnd::Error(reset()));
+    assert_eq!(
         p.client.last_close_reason(),
-        Some(CloseReason::TransportError(e)) if e == "reset"
-    ));
+        Some(&CloseReason::TransportError(reset()))
+    );
     // A WebSocket that fails to connect during the handshake.
     let now = Instant::now();
     let mut client = Client::new(websocket_only(), now, 3).unwrap();
@@ -1434,14 +1442,372 @@ fn a_broken_websocket_ends_the_session_as_transport_close() {
     let Some(ClientAction::WsConnect { id, .. }) = client.poll_action() else {
         panic!()
     };
-    client.handle_ws_connect_failed(now, id, WsConnectError::Io("refused".into()));
+    client.handle_ws_connect_failed(now, id, WsConnectError::Transport(refused()));
     assert_eq!(
         drain(&mut client),
         [ClientAction::Event(ClientEvent::ConnectFailed {
-            error: ConnectError::Transport("refused".into())
+            error: ConnectError::Transport(refused())
         })]
     );
     assert!(client.is_closed());
+}
+
+// ------------------------------------------------------------------ back-pressure and limits
+
+#[test]
+fn a_websocket_that_takes_nothing_makes_send_push_back_in_messages_and_bytes() {
+    let mut c = websocket_only();
+    c.max_queued_messages = 4;
+    let mut p = Pair::new(c, server_config());
+    let sid = p.connect();
+    p.ws_writable = false;
+    for i in 0..4 {
+        p.client.send(format!("m{i}")).unwrap();
+    }
+    p.run_for(Duration::from_millis(50));
+    // Nothing was taken: the fifth is refused, and handed back.
+    assert_eq!(p.client.queued(), 4);
+    assert_eq!(
+        p.client.send("m4"),
+        Err(SendError::QueueFull {
+            message: Message::from("m4"),
+            limit: 4
+        })
+    );
+    // The socket takes them again: all arrive, in order, and sending works again.
+    p.ws_writable = true;
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.client.queued(), 0);
+    p.client.send("m4").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.server_received(), ["m0", "m1", "m2", "m3", "m4"]);
+    assert!(p.sessions.contains_key(&sid));
+
+    // The byte bound: 3 messages of 400 bytes within 1000 bytes; one alone always fits.
+    let mut c = websocket_only();
+    c.max_queued_bytes = 1000;
+    let mut p = Pair::new(c, server_config());
+    p.connect();
+    p.ws_writable = false;
+    p.client.send(vec![1u8; 400]).unwrap();
+    p.client.send(vec![2u8; 400]).unwrap();
+    assert_eq!(p.client.queued_bytes(), 800);
+    assert!(matches!(
+        p.client.send(vec![3u8; 400]),
+        Err(SendError::QueueFull { limit: 2, message }) if message.len() == 400
+    ));
+    p.client.send(vec![4u8; 200]).unwrap();
+    p.ws_writable = true;
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.client.queued_bytes(), 0);
+    p.client.send(vec![5u8; 5000]).unwrap();
+    assert_eq!(p.client.queued_bytes(), 5000);
+}
+
+#[test]
+fn the_byte_bound_holds_on_polling_and_offline_too() {
+    let mut c = polling_only();
+    c.max_queued_bytes = 100;
+    let now = Instant::now();
+    let mut client = Client::new(c, now, 1).unwrap();
+    // Offline (before the handshake).
+    client.send("a".repeat(60)).unwrap();
+    assert!(matches!(
+        client.send("b".repeat(60)),
+        Err(SendError::QueueFull { limit: 1, .. })
+    ));
+    client.send("c".repeat(40)).unwrap();
+    // Polling: the queue goes into the first POST; while it is in flight, the bound
+    // holds again.
+    client.connect(now);
+    let hs = expect_http(&mut client);
+    client.handle_response(
+        now,
+        hs,
+        Ok(ok(br#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100000}"#)),
+    );
+    let posts = posts_in(&drain(&mut client));
+    assert_eq!(posts.len(), 1);
+    assert_eq!(client.queued_bytes(), 0);
+    client.send("d".repeat(70)).unwrap();
+    assert!(matches!(
+        client.send("e".repeat(31)),
+        Err(SendError::QueueFull { limit: 1, .. })
+    ));
+    client.send("f".repeat(30)).unwrap();
+    assert_eq!((client.queued(), client.queued_bytes()), (2, 100));
+}
+
+#[test]
+fn a_close_on_a_websocket_that_takes_nothing_ends_within_the_request_timeout() {
+    let mut c = websocket_only();
+    c.request_timeout = Duration::from_secs(2);
+    let mut p = Pair::new(c, server_config());
+    p.connect();
+    // Keep the server pinging so that only the close can end it.
+    p.ws_writable = false;
+    p.client.send("stuck").unwrap();
+    let closed_at = p.now;
+    p.client.close(p.now);
+    p.run_until(Duration::from_secs(5), |p| p.client.is_closed());
+    assert!(p.client.is_closed());
+    assert_eq!(p.now - closed_at, Duration::from_secs(2));
+    assert_eq!(
+        p.client.last_close_reason(),
+        Some(&CloseReason::ClientClose)
+    );
+    assert_eq!(
+        p.count_events(|e| matches!(e, ClientEvent::SendFailed(SendError::Closed(m)) if m.as_text() == Some("stuck"))),
+        1
+    );
+    // With a socket that takes them, the queue goes first, then the close packet.
+    let mut p = Pair::new(websocket_only(), server_config());
+    let sid = p.connect();
+    p.client.send("last words").unwrap();
+    p.client.close(p.now);
+    p.run_for(Duration::from_millis(20));
+    assert_eq!(p.server_received(), ["last words"]);
+    assert_eq!(p.server_closed[&sid], CloseReason::ClientClose);
+    let sent: Vec<_> = p.ws_sent.iter().map(|(_, m)| m.clone()).collect();
+    assert_eq!(
+        sent[sent.len() - 2..],
+        [
+            WsMessage::Text("4last words".into()),
+            WsMessage::Text("1".into())
+        ]
+    );
+}
+
+#[test]
+fn requests_carry_their_response_limits() {
+    let mut c = client_config();
+    c.max_handshake_size = 1000;
+    c.max_payload = 50_000;
+    c.max_ws_message_size = 7000;
+    c.max_ws_frame_size = 3000;
+    let mut p = Pair::new(c, server_config());
+    p.connect();
+    p.client.send("x").unwrap();
+    p.run_for(Duration::from_millis(10));
+    let limit_of = |method: Method, sid: bool| {
+        p.requests
+            .iter()
+            .find(|(_, _, r)| r.method == method && r.uri.query().unwrap().contains("sid=") == sid)
+            .map(|(_, _, r)| r.max_response_body)
+    };
+    assert_eq!(limit_of(Method::GET, false), Some(1000), "the handshake");
+    assert_eq!(limit_of(Method::GET, true), Some(50_000), "a long-poll");
+    assert_eq!(limit_of(Method::POST, true), Some(1000), "a POST's answer");
+    let now = Instant::now();
+    let mut client = Client::new(websocket_only(), now, 1).unwrap();
+    client.connect(now);
+    assert!(matches!(
+        client.poll_action(),
+        Some(ClientAction::WsConnect { limits: WsLimits { max_message_size, max_frame_size }, .. })
+            if max_message_size == 16 << 20 && max_frame_size == 16 << 20
+    ));
+}
+
+#[test]
+fn oversized_answers_are_typed_errors() {
+    let now = Instant::now();
+    // The handshake, refused by the binding from its Content-Length.
+    let mut client = Client::new(polling_only(), now, 1).unwrap();
+    client.connect(now);
+    let hs = expect_http(&mut client);
+    client.handle_response(
+        now,
+        hs,
+        Err(HttpError::BodyTooLarge {
+            size: 300_000_000,
+            limit: 65536,
+        }),
+    );
+    assert_eq!(
+        drain(&mut client),
+        [ClientAction::Event(ClientEvent::ConnectFailed {
+            error: ConnectError::ResponseTooLarge {
+                size: 300_000_000,
+                limit: 65536
+            }
+        })]
+    );
+    // ...and by the client itself when a binding hands it over anyway.
+    let mut c = polling_only();
+    c.max_handshake_size = 10;
+    let mut client = Client::new(c, now, 1).unwrap();
+    client.connect(now);
+    let hs = expect_http(&mut client);
+    client.handle_response(
+        now,
+        hs,
+        Ok(ok(
+            br#"0{"sid":"s","upgrades":[],"pingInterval":1,"pingTimeout":1}"#,
+        )),
+    );
+    assert!(matches!(
+        &drain(&mut client)[..],
+        [ClientAction::Event(ClientEvent::ConnectFailed {
+            error: ConnectError::ResponseTooLarge { limit: 10, .. }
+        })]
+    ));
+    // A long-poll over the limit ends the session as PayloadTooLarge.
+    let (mut client, get) = open_polling_client(now);
+    client.handle_response(
+        now,
+        get,
+        Err(HttpError::BodyTooLarge {
+            size: 200_000_000,
+            limit: 16 << 20,
+        }),
+    );
+    assert_eq!(
+        client.last_close_reason(),
+        Some(&CloseReason::PayloadTooLarge {
+            size: 200_000_000,
+            limit: 16 << 20
+        })
+    );
+    // The open packet over WebSocket, and a message on the open WebSocket.
+    let mut c = websocket_only();
+    c.max_handshake_size = 20;
+    c.max_ws_message_size = 100;
+    let mut client = Client::new(c, now, 1).unwrap();
+    client.connect(now);
+    let Some(ClientAction::WsConnect { id, .. }) = client.poll_action() else {
+        panic!()
+    };
+    client.handle_ws_connected(now, id);
+    client.handle_ws_message(now, id, WsMessage::Text("0".repeat(21).into()));
+    assert!(matches!(
+        &drain(&mut client)[..],
+        [
+            ClientAction::WsClose { .. },
+            ClientAction::Event(ClientEvent::ConnectFailed {
+                error: ConnectError::ResponseTooLarge {
+                    size: 21,
+                    limit: 20
+                }
+            })
+        ]
+    ));
+    let mut c = websocket_only();
+    c.max_ws_message_size = 100;
+    c.max_ws_frame_size = 50;
+    let mut p = Pair::new(c.clone(), server_config());
+    p.connect();
+    let ws = p.ws_connects[0].0;
+    let now = p.now;
+    p.client
+        .handle_ws_message(now, ws, WsMessage::Binary(vec![0u8; 101].into()));
+    assert_eq!(
+        p.client.last_close_reason(),
+        Some(&CloseReason::PayloadTooLarge {
+            size: 101,
+            limit: 100
+        })
+    );
+    // The library's refusals: over the frame limit, or over the message limit.
+    for (size, limit) in [(70, 50), (5000, 100)] {
+        let mut p = Pair::new(c.clone(), server_config());
+        p.connect();
+        let ws = p.ws_connects[0].0;
+        let now = p.now;
+        p.client
+            .handle_ws_closed(now, ws, TransportEnd::MessageTooLarge { size });
+        assert_eq!(
+            p.client.last_close_reason(),
+            Some(&CloseReason::PayloadTooLarge { size, limit })
+        );
+    }
+}
+
+#[test]
+fn a_websocket_that_ends_before_the_open_packet_is_a_typed_connect_error() {
+    use engineio_proto::{ProtocolError, WsViolation};
+    // (how it ended, the error, whether the socket still gets a close frame)
+    for (end, expected, closes) in [
+        (
+            TransportEnd::Closed,
+            ConnectError::Transport(TransportError::Aborted(
+                "the WebSocket closed before the open packet",
+            )),
+            false,
+        ),
+        (
+            TransportEnd::Error(reset()),
+            ConnectError::Transport(reset()),
+            false,
+        ),
+        (
+            TransportEnd::MessageTooLarge { size: 1 << 30 },
+            ConnectError::ResponseTooLarge {
+                size: 1 << 30,
+                limit: 16 << 20,
+            },
+            true,
+        ),
+        (
+            TransportEnd::Violation(WsViolation::ReservedBits),
+            ConnectError::InvalidHandshake(ProtocolError::WebSocket(WsViolation::ReservedBits)),
+            true,
+        ),
+    ] {
+        let now = Instant::now();
+        let mut client = Client::new(websocket_only(), now, 1).unwrap();
+        client.connect(now);
+        let Some(ClientAction::WsConnect { id, .. }) = client.poll_action() else {
+            panic!()
+        };
+        client.handle_ws_connected(now, id);
+        client.handle_ws_closed(now, id, end);
+        let mut want = Vec::new();
+        if closes {
+            want.push(ClientAction::WsClose {
+                ws: id,
+                code: 1000,
+                reason: "",
+            });
+        }
+        want.push(ClientAction::Event(ClientEvent::ConnectFailed {
+            error: expected,
+        }));
+        assert_eq!(drain(&mut client), want);
+    }
+}
+
+#[test]
+fn a_server_breaking_the_websocket_protocol_gets_a_close_frame_saying_why() {
+    use engineio_proto::{ProtocolError, WsViolation};
+    for (end, code, reason) in [
+        (
+            TransportEnd::Violation(WsViolation::InvalidUtf8),
+            1007,
+            CloseReason::ParseError(ProtocolError::WebSocket(WsViolation::InvalidUtf8)),
+        ),
+        (
+            TransportEnd::Violation(WsViolation::ReservedOpcode),
+            1002,
+            CloseReason::ParseError(ProtocolError::WebSocket(WsViolation::ReservedOpcode)),
+        ),
+        (
+            TransportEnd::MessageTooLarge { size: 1 << 25 },
+            1009,
+            CloseReason::PayloadTooLarge {
+                size: 1 << 25,
+                limit: 16 << 20,
+            },
+        ),
+    ] {
+        let mut p = Pair::new(websocket_only(), server_config());
+        p.connect();
+        let ws = p.ws_connects[0].0;
+        let now = p.now;
+        p.client.handle_ws_closed(now, ws, end);
+        assert_eq!(p.client.last_close_reason(), Some(&reason));
+        p.drain();
+        assert_eq!(p.ws_closed_by_client, [(ws, code)]);
+    }
 }
 
 // ------------------------------------------------------------------ no input panics
@@ -1547,9 +1913,9 @@ proptest! {
                     };
                     client.handle_response(now, pick(&ids, i), Ok(r));
                 }
-                Input::ResponseErr(i) => client.handle_response(now, pick(&ids, i), Err("io".into())),
+                Input::ResponseErr(i) => client.handle_response(now, pick(&ids, i), Err(reset().into())),
                 Input::WsConnected(i) => client.handle_ws_connected(now, pick(&ids, i)),
-                Input::WsConnectFailed(i) => client.handle_ws_connect_failed(now, pick(&ids, i), WsConnectError::Io("x".into())),
+                Input::WsConnectFailed(i) => client.handle_ws_connect_failed(now, pick(&ids, i), WsConnectError::Transport(refused())),
                 Input::WsText(i, t) => client.handle_ws_message(now, pick(&ids, i), WsMessage::Text(t.into())),
                 Input::WsBinary(i, b) => client.handle_ws_message(now, pick(&ids, i), WsMessage::Binary(b.into())),
                 Input::WsClosed(i) => client.handle_ws_closed(now, pick(&ids, i), TransportEnd::Closed),
@@ -1573,7 +1939,10 @@ proptest! {
 // ------------------------------------------------------------------ close races
 
 /// A response with this status and body.
-fn answer(status: StatusCode, body: &'static [u8]) -> Result<Response, String> {
+fn answer(
+    status: StatusCode,
+    body: &'static [u8],
+) -> Result<Response, engineio_proto::client::HttpError> {
     Ok(Response {
         status,
         headers: http::HeaderMap::new(),

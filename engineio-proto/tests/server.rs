@@ -9,8 +9,8 @@ use engineio_proto::server::{
     AllowedOrigins, CookieConfig, Event, Rejection, SameSite, ServerConfig,
 };
 use engineio_proto::{
-    CloseCode, CloseReason, Message, Packet, ProtocolError, SendError, Transport, TransportEnd,
-    WsMessage,
+    CloseCode, CloseReason, IoError, Message, Packet, ProtocolError, SendError, Transport,
+    TransportEnd, TransportError, WsMessage,
 };
 use http::{Method, StatusCode};
 use util::{ConnectPolicy, Harness, config, error_code, open_packet, packets, suite_config};
@@ -532,8 +532,12 @@ fn websocket_parse_error_and_transport_ends() {
     assert_eq!(h.ws_state(ws).closed, None);
 
     let (ws, sid, _) = h.open_ws();
-    h.ws_client_close(ws, TransportEnd::Error("reset".into()));
-    assert_eq!(h.closed[&sid], CloseReason::TransportError("reset".into()));
+    let reset = TransportError::Reset(IoError::new(
+        std::io::ErrorKind::ConnectionReset,
+        "connection reset by peer",
+    ));
+    h.ws_client_close(ws, TransportEnd::Error(reset.clone()));
+    assert_eq!(h.closed[&sid], CloseReason::TransportError(reset));
 }
 
 #[test]

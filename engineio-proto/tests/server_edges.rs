@@ -372,7 +372,12 @@ fn the_session_decides_the_close_code_of_every_websocket_end() {
             Some(CloseCode::InvalidPayload),
         ),
         (TransportEnd::Closed, None),
-        (TransportEnd::Error("reset".into()), None),
+        (
+            TransportEnd::Error(engineio_proto::TransportError::Reset(
+                engineio_proto::IoError::other("reset"),
+            )),
+            None,
+        ),
     ];
     for (end, code) in cases {
         let mut h = Harness::new(config());

@@ -61,9 +61,21 @@ impl Client {
         self.inner.transport()
     }
 
-    /// Queues a message; never blocks (see [`engineio_hyper::client::Client::send`]).
+    /// Queues a message; never blocks (see [`engineio_hyper::client::Client::send`]): when
+    /// the queue is full ([`SendError::QueueFull`], the server is not taking messages as
+    /// fast as they are sent) the message is handed back; retry later.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
         self.inner.send(message)
+    }
+
+    /// How many messages wait to be sent.
+    pub fn queued(&self) -> usize {
+        self.inner.queued()
+    }
+
+    /// How many bytes of messages wait to be sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued_bytes()
     }
 
     /// Queues a value serialised as JSON.

@@ -71,6 +71,9 @@ pub use engineio_hyper::client::{
     ClientConfig, ClientError, ConnectError, OfflinePolicy, ReconnectConfig,
 };
 pub use engineio_proto::client::ClientEvent;
+/// What a transport failure holds ([`CloseReason::TransportError`],
+/// [`ConnectError::Transport`]): its kind and the source error.
+pub use engineio_proto::{IoError, TransportError};
 
 /// An Engine.IO client on smol.
 pub type Client = engineio_hyper::client::Client<Smol>;

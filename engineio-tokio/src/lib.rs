@@ -86,6 +86,9 @@ pub use engineio_hyper::client::{
     ClientConfig, ClientError, ConnectError, OfflinePolicy, ReconnectConfig,
 };
 pub use engineio_proto::client::ClientEvent;
+/// What a transport failure holds ([`CloseReason::TransportError`],
+/// [`ConnectError::Transport`]): its kind and the source error.
+pub use engineio_proto::{IoError, TransportError};
 
 /// An Engine.IO client on tokio.
 pub type Client = engineio_hyper::client::Client<Tokio>;

@@ -2,11 +2,14 @@
 //!
 //! - `tests/bindings.rs`: both server bindings (tokio and smol) over real loopback
 //!   sockets, the same test bodies instantiated once per binding.
+//! - `tests/client_faults.rs`: our client (both runtimes) against the misbehaving server
+//!   of [`fault_server`].
 //! - `tests/interop.rs`: the real peers (Node engine.io / engine.io-client,
 //!   python-engineio, Chromium) through `tests/interop/run.py`.
 #![allow(clippy::disallowed_methods)]
 
 pub mod binding;
+pub mod fault_server;
 pub mod net;
 
 /// The README's code examples, compiled and run as doctests so that they stay true.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use engineio_proto::server::{HandshakeRequest, Rejection, Session, SessionRequest};
 use engineio_proto::{
     CloseReason, Message, RequestId, Response, SendError, Sid, Transport, TransportEnd,
-    UpgradeFailure,
+    TransportError, UpgradeFailure,
 };
 use http::HeaderMap;
 use tokio::sync::oneshot;
@@ -306,6 +306,7 @@ impl<D> Socket<D> {
 
     pub(crate) fn websocket_failed(&self, id: RequestId, error: String) {
         let now = (self.shared.now)();
+        let error = TransportError::Io(engineio_proto::IoError::other(error));
         self.with_session(|s| s.handle_ws_closed(now, id, TransportEnd::Error(error)));
     }
 }

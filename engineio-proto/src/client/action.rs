@@ -7,6 +7,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::close::{CloseReason, ProtocolError, SendError};
 use crate::exchange::{RequestId, Response};
+use crate::transport_error::TransportError;
 use crate::{Handshake, Message, WsMessage};
 
 /// Something the binding must do, or tell the application. Drain with
@@ -15,6 +16,7 @@ use crate::{Handshake, Message, WsMessage};
 pub enum ClientAction {
     /// Perform an HTTP request, then hand its outcome to
     /// [`Client::handle_response`](super::Client::handle_response) with the same `id`.
+    /// Its response body may hold at most [`HttpRequest::max_response_body`] bytes.
     HttpRequest {
         /// The request's id, chosen by the client.
         id: RequestId,
@@ -38,8 +40,14 @@ pub enum ClientAction {
         uri: Uri,
         /// Headers for the upgrade request (besides the WebSocket handshake's own).
         headers: HeaderMap,
+        /// The sizes the WebSocket library must refuse (reported as
+        /// [`TransportEnd::MessageTooLarge`](crate::TransportEnd::MessageTooLarge)).
+        limits: WsLimits,
     },
-    /// Send a message on WebSocket `ws`.
+    /// Send a control message on WebSocket `ws` (a pong, the probe, the upgrade or close
+    /// packet), in order with the other actions. Application messages are pulled with
+    /// [`Client::poll_ws_send`](super::Client::poll_ws_send) instead, when the WebSocket
+    /// can take them.
     WsSend {
         /// The WebSocket.
         ws: RequestId,
@@ -72,6 +80,45 @@ pub struct HttpRequest {
     pub headers: HeaderMap,
     /// The body (empty for a GET).
     pub body: Bytes,
+    /// The largest response body the client accepts, in bytes: refuse a response whose
+    /// `Content-Length` says more at once, stop reading one that grows past it, and report
+    /// [`HttpError::BodyTooLarge`]. From [`ClientConfig::max_handshake_size`] for the
+    /// handshake and POSTs, [`ClientConfig::max_payload`] for long-poll GETs.
+    ///
+    /// [`ClientConfig::max_handshake_size`]: super::ClientConfig::max_handshake_size
+    /// [`ClientConfig::max_payload`]: super::ClientConfig::max_payload
+    pub max_response_body: usize,
+}
+
+/// The size limits a WebSocket connection enforces, from
+/// [`ClientConfig::max_ws_message_size`](super::ClientConfig::max_ws_message_size) and
+/// [`ClientConfig::max_ws_frame_size`](super::ClientConfig::max_ws_frame_size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsLimits {
+    /// The largest message, in bytes (its frames together).
+    pub max_message_size: usize,
+    /// The largest frame, in bytes.
+    pub max_frame_size: usize,
+}
+
+/// Why an HTTP request produced no usable response, as a binding reports it to
+/// [`Client::handle_response`](super::Client::handle_response).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The request failed below HTTP (connect, reset, I/O, malformed response).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The response body is over the request's
+    /// [`max_response_body`](HttpRequest::max_response_body): as its `Content-Length`
+    /// announced, or as read so far.
+    #[error("response body of {size} bytes or more is over the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The announced size, or the bytes read when the limit was passed.
+        size: u64,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// What the application hears from the client.
@@ -139,7 +186,17 @@ pub enum ConnectError {
     },
     /// The request or WebSocket connect failed (refused, reset, DNS, TLS...).
     #[error("transport error: {0}")]
-    Transport(String),
+    Transport(TransportError),
+    /// The handshake's answer is larger than
+    /// [`max_handshake_size`](super::ClientConfig::max_handshake_size): refused without
+    /// reading it.
+    #[error("handshake response of {size} bytes or more is over the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// The announced size, or the bytes read when the limit was passed.
+        size: u64,
+        /// The limit.
+        limit: usize,
+    },
     /// No handshake within [`request_timeout`](super::ClientConfig::request_timeout).
     #[error("no handshake within {0:?}")]
     Timeout(Duration),
@@ -188,14 +245,14 @@ pub enum WsConnectError {
     /// (Engine.IO servers send their error there).
     Rejected(Response),
     /// Connecting failed before any HTTP answer (refused, reset, DNS, TLS...).
-    Io(String),
+    Transport(TransportError),
 }
 
 impl WsConnectError {
     pub(crate) fn into_connect_error(self) -> ConnectError {
         match self {
             WsConnectError::Rejected(r) => ConnectError::refused(&r),
-            WsConnectError::Io(e) => ConnectError::Transport(e),
+            WsConnectError::Transport(e) => ConnectError::Transport(e),
         }
     }
 }

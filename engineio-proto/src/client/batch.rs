@@ -1,11 +1,10 @@
 //! Packing queued messages into polling POST bodies under the server's `maxPayload`.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 
+use super::outbox::Outbox;
 use crate::close::SendError;
-use crate::{Message, Packet, PayloadEncoder};
+use crate::{Packet, PayloadEncoder};
 
 /// One POST body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +27,7 @@ pub(crate) struct Batch {
 /// Returns `None` when there is nothing to send.
 pub(crate) fn next_batch(
     pong: bool,
-    outbox: &mut VecDeque<Message>,
+    outbox: &mut Outbox,
     close: bool,
     limit: usize,
     dropped: &mut Vec<SendError>,
@@ -85,14 +84,15 @@ pub(crate) fn next_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Message;
 
-    fn queue(items: &[Message]) -> VecDeque<Message> {
+    fn queue(items: &[Message]) -> Outbox {
         items.iter().cloned().collect()
     }
 
     #[test]
     fn nothing_to_send() {
-        let mut q = VecDeque::new();
+        let mut q = Outbox::default();
         let mut dropped = Vec::new();
         assert_eq!(next_batch(false, &mut q, false, 100, &mut dropped), None);
     }

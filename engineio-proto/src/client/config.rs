@@ -28,6 +28,11 @@ use crate::{Sid, Transport};
 /// | [`timestamp_requests`](Self::timestamp_requests) | `true` | `timestampRequests: true` | `timestamp_requests=True` |
 /// | [`timestamp_param`](Self::timestamp_param) | `t` | `timestampParam: "t"` | `t` (fixed) |
 /// | [`max_queued_messages`](Self::max_queued_messages) | 1024 | unbounded `writeBuffer` | unbounded queue |
+/// | [`max_queued_bytes`](Self::max_queued_bytes) | 16 MiB | unbounded | unbounded |
+/// | [`max_payload`](Self::max_payload) | 16 MiB | unbounded (polling) | unbounded |
+/// | [`max_handshake_size`](Self::max_handshake_size) | 64 KiB | unbounded | unbounded |
+/// | [`max_ws_message_size`](Self::max_ws_message_size) | 16 MiB | `ws` `maxPayload` 100 MiB (Node); none (browsers) | unbounded (`websocket-client`); 4 MiB (`aiohttp`) |
+/// | [`max_ws_frame_size`](Self::max_ws_frame_size) | 16 MiB | as the message | as the message |
 /// | [`reconnect`](Self::reconnect) | `None` (off) | none; socket.io-client: on | none; python-socketio: on |
 /// | [`offline`](Self::offline) | `Queue { max: 1024 }` | socket.io-client: unbounded `sendBuffer` | python-socketio: refused |
 #[derive(Debug, Clone)]
@@ -74,14 +79,44 @@ pub struct ClientConfig {
     pub timestamp_requests: bool,
     /// The name of the cache-busting parameter. Default `t`.
     pub timestamp_param: String,
-    /// The most messages the client holds while connected and waiting to send them (for
-    /// example while a POST is in flight or during an upgrade). [`Client::send`] then
-    /// refuses with [`SendError::QueueFull`](crate::SendError::QueueFull): the server is
-    /// not taking data fast enough. Default 1024. On WebSocket, messages are handed to the
-    /// binding at once: bound its write queue instead.
+    /// The most messages the client holds while connected and waiting to send them: while
+    /// a POST is in flight, during an upgrade, or while the WebSocket does not take more
+    /// (the binding pulls messages only as fast as the socket accepts them).
+    /// [`Client::send`] then refuses with [`SendError::QueueFull`](crate::SendError::QueueFull),
+    /// handing the message back: the server is not taking data fast enough. Default 1024.
     ///
     /// [`Client::send`]: super::Client::send
     pub max_queued_messages: usize,
+    /// The most bytes of messages (text in UTF-8, binary as is) the client holds waiting,
+    /// on every transport and while offline; beyond it [`Client::send`] refuses with
+    /// [`SendError::QueueFull`](crate::SendError::QueueFull) too. A message larger than
+    /// this is still taken when nothing else waits. Default 16 MiB.
+    ///
+    /// [`Client::send`]: super::Client::send
+    pub max_queued_bytes: usize,
+    /// The largest polling response body (a long-poll GET's payload, which may batch many
+    /// packets) the client reads, in bytes. A larger one ends the session with
+    /// [`CloseReason::PayloadTooLarge`](crate::CloseReason::PayloadTooLarge), refused from
+    /// its `Content-Length` without reading it when the header says so. Default 16 MiB.
+    ///
+    /// The server's `maxPayload` is not used for this: it is what the *server* accepts
+    /// (the client sizes its POSTs by it), and servers (Node's and ours) batch every queued
+    /// packet into one long-poll answer, which may be larger.
+    pub max_payload: usize,
+    /// The largest handshake answer (the open packet, by polling or as the first
+    /// WebSocket message) and the largest answer to a POST (`ok`) the client reads, in
+    /// bytes. A larger handshake fails with
+    /// [`ConnectError::ResponseTooLarge`](super::ConnectError::ResponseTooLarge). Default
+    /// 64 KiB (an open packet is about 120 bytes).
+    pub max_handshake_size: usize,
+    /// The largest WebSocket message the client reads, in bytes (one Engine.IO packet).
+    /// A larger one ends the session with
+    /// [`CloseReason::PayloadTooLarge`](crate::CloseReason::PayloadTooLarge). Default
+    /// 16 MiB.
+    pub max_ws_message_size: usize,
+    /// The largest WebSocket frame the client reads, in bytes (a message may come in
+    /// several frames). Default 16 MiB.
+    pub max_ws_frame_size: usize,
     /// Automatic reconnection: `None` (the default) to stay disconnected after a
     /// connection is lost or cannot be made.
     pub reconnect: Option<ReconnectConfig>,
@@ -270,6 +305,11 @@ impl ClientConfig {
             timestamp_requests: true,
             timestamp_param: "t".to_owned(),
             max_queued_messages: 1024,
+            max_queued_bytes: 16 << 20,
+            max_payload: 16 << 20,
+            max_handshake_size: 64 << 10,
+            max_ws_message_size: 16 << 20,
+            max_ws_frame_size: 16 << 20,
             reconnect: None,
             offline: OfflinePolicy::default(),
         };
@@ -323,8 +363,17 @@ impl ClientConfig {
                 return Err(ConfigError::ZeroDuration(name));
             }
         }
-        if self.max_queued_messages == 0 {
-            return Err(ConfigError::ZeroLimit("max_queued_messages"));
+        for (name, limit) in [
+            ("max_queued_messages", self.max_queued_messages),
+            ("max_queued_bytes", self.max_queued_bytes),
+            ("max_payload", self.max_payload),
+            ("max_handshake_size", self.max_handshake_size),
+            ("max_ws_message_size", self.max_ws_message_size),
+            ("max_ws_frame_size", self.max_ws_frame_size),
+        ] {
+            if limit == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
         }
         if let Some(r) = &self.reconnect
             && !(0.0..=1.0).contains(&r.randomization_factor)
@@ -456,6 +505,12 @@ mod tests {
         assert_eq!(c.timestamp_param, "t");
         assert_eq!(c.reconnect, None);
         assert_eq!(c.offline, OfflinePolicy::Queue { max: 1024 });
+        assert_eq!(c.max_queued_messages, 1024);
+        assert_eq!(c.max_queued_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.max_payload, 16 * 1024 * 1024);
+        assert_eq!(c.max_handshake_size, 64 * 1024);
+        assert_eq!(c.max_ws_message_size, 16 * 1024 * 1024);
+        assert_eq!(c.max_ws_frame_size, 16 * 1024 * 1024);
         assert!(ClientConfig::new("HTTPS://a.b").unwrap().secure);
         assert!(ClientConfig::new("wss://a.b").unwrap().secure);
         assert!(!ClientConfig::new("ws://a.b/").unwrap().secure);
@@ -589,6 +644,14 @@ mod tests {
         assert_eq!(
             check(&|c| c.max_queued_messages = 0),
             Err(ConfigError::ZeroLimit("max_queued_messages"))
+        );
+        assert_eq!(
+            check(&|c| c.max_queued_bytes = 0),
+            Err(ConfigError::ZeroLimit("max_queued_bytes"))
+        );
+        assert_eq!(
+            check(&|c| c.max_ws_frame_size = 0),
+            Err(ConfigError::ZeroLimit("max_ws_frame_size"))
         );
         assert!(matches!(
             check(&|c| {

@@ -7,14 +7,18 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
-use super::action::{ClientAction, ClientEvent, ConnectError, HttpRequest, WsConnectError};
+use super::action::{
+    ClientAction, ClientEvent, ConnectError, HttpError, HttpRequest, WsConnectError, WsLimits,
+};
 use super::batch::next_batch;
 use super::config::{ClientConfig, ConfigError, OfflinePolicy};
 use super::cookie::CookieJar;
+use super::outbox::Outbox;
 use super::rng::{SplitMix64, backoff};
-use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd};
+use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd, WsViolation};
 use crate::exchange::{RequestId, Response};
 use crate::timer::{TimerKey, TimerTable};
+use crate::transport_error::TransportError;
 use crate::{
     Handshake, Message, Packet, PayloadLimits, Sid, Transport, Utf8Bytes, WsMessage, decode_payload,
 };
@@ -31,10 +35,12 @@ enum Timer {
     Upgrade = 3,
     /// The next reconnection attempt is due.
     Reconnect = 4,
+    /// A close over WebSocket still waits for queued messages the socket does not take.
+    Close = 5,
 }
 
 impl TimerKey for Timer {
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
     fn index(self) -> usize {
         self as usize
     }
@@ -44,7 +50,8 @@ impl TimerKey for Timer {
             1 => Timer::Heartbeat,
             2 => Timer::Post,
             3 => Timer::Upgrade,
-            _ => Timer::Reconnect,
+            4 => Timer::Reconnect,
+            _ => Timer::Close,
         }
     }
 }
@@ -139,7 +146,8 @@ enum Phase {
 /// - **commands** from the application: [`send`](Self::send),
 ///   [`send_json`](Self::send_json), [`close`](Self::close);
 /// - **outputs**, drained after every input or command: [`poll_action`](Self::poll_action),
-///   then [`poll_timeout`](Self::poll_timeout);
+///   [`poll_ws_send`](Self::poll_ws_send) while the WebSocket takes more, then
+///   [`poll_timeout`](Self::poll_timeout);
 /// - **state**: [`is_connected`](Self::is_connected), [`is_closed`](Self::is_closed),
 ///   [`is_reconnecting`](Self::is_reconnecting), [`sid`](Self::sid),
 ///   [`transport`](Self::transport), [`handshake`](Self::handshake) and a few more.
@@ -152,8 +160,10 @@ pub struct Client {
     rng: SplitMix64,
     next_id: u64,
     phase: Phase,
-    /// Application messages waiting to be sent (also while offline).
-    outbox: VecDeque<Message>,
+    /// Application messages waiting to be sent (also while offline), bounded by
+    /// `max_queued_messages` and `max_queued_bytes`. On WebSocket the binding pulls them
+    /// with `poll_ws_send` as the socket takes them.
+    outbox: Outbox,
     /// A ping arrived and its pong has not gone out yet.
     pong_due: bool,
     actions: VecDeque<ClientAction>,
@@ -211,7 +221,7 @@ impl Client {
             rng: SplitMix64::new(seed),
             next_id: 0,
             phase: Phase::Idle,
-            outbox: VecDeque::new(),
+            outbox: Outbox::default(),
             pong_due: false,
             actions: VecDeque::new(),
             timers: TimerTable::default(),
@@ -285,6 +295,11 @@ impl Client {
         self.outbox.len()
     }
 
+    /// How many bytes of messages wait to be sent (text in UTF-8, binary as is).
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.bytes()
+    }
+
     /// Why the last session ended, once one has.
     pub fn last_close_reason(&self) -> Option<&CloseReason> {
         self.last_reason.as_ref()
@@ -302,6 +317,54 @@ impl Client {
     /// no timer runs (idle, or closed).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
+    }
+
+    /// The next application message to write on WebSocket `ws`, or `None`.
+    ///
+    /// On WebSocket, messages wait in the client's queue (bounded by
+    /// [`max_queued_messages`](ClientConfig::max_queued_messages) and
+    /// [`max_queued_bytes`](ClientConfig::max_queued_bytes)) until the binding pulls them
+    /// here, which it does only while the socket takes more: a server that stops reading
+    /// makes [`send`](Self::send) refuse with [`SendError::QueueFull`] instead of growing a
+    /// buffer somewhere. `None` when nothing waits, when `ws` is not the session's
+    /// WebSocket, and while actions are pending: drain [`poll_action`](Self::poll_action)
+    /// first, its messages go out before these.
+    ///
+    /// A message pulled is the binding's: if the connection breaks before it is written it
+    /// is lost (at most once delivery, as for a POST in flight).
+    pub fn poll_ws_send(&mut self, ws: RequestId) -> Option<WsMessage> {
+        if !self.actions.is_empty() {
+            return None;
+        }
+        let Phase::Open(conn) = &self.phase else {
+            return None;
+        };
+        match conn.link {
+            Link::WebSocket { ws: active } if active == ws => {}
+            _ => return None,
+        }
+        let limit = max_payload(&conn.handshake);
+        while let Some(message) = self.outbox.pop_front() {
+            // Messages queued while offline were not checked against this server's limit.
+            let size = encoded_len(&message, false);
+            if size > limit {
+                self.event(ClientEvent::SendFailed(SendError::TooLarge {
+                    message,
+                    size,
+                    limit,
+                }));
+                continue;
+            }
+            if self.outbox.is_empty() {
+                // A close waiting for the queue goes out now, after this message.
+                let now = self.now;
+                self.pump_ws(now);
+            }
+            return Some(Packet::Message(message).to_ws());
+        }
+        let now = self.now;
+        self.pump_ws(now);
+        None
     }
 
     // ---------------------------------------------------------------- inputs
@@ -322,13 +385,14 @@ impl Client {
     }
 
     /// Hands over the outcome of HTTP request `id`: the response, or the error that
-    /// prevented one (connection refused, reset, ...). Outcomes of requests the client no
-    /// longer waits for are ignored.
+    /// prevented one (connection refused, reset, a body over the request's
+    /// [`max_response_body`](HttpRequest::max_response_body)...). Outcomes of requests the
+    /// client no longer waits for are ignored.
     pub fn handle_response(
         &mut self,
         now: Instant,
         id: RequestId,
-        result: Result<Response, String>,
+        result: Result<Response, HttpError>,
     ) {
         self.tick(now);
         match &self.phase {
@@ -383,6 +447,13 @@ impl Client {
         self.tick(now);
         match &self.phase {
             Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
+                let limit = self.config.max_handshake_size;
+                if message.len() > limit {
+                    let size = message.len() as u64;
+                    let error = ConnectError::ResponseTooLarge { size, limit };
+                    self.connect_failed(now, error, None);
+                    return self.pump(now);
+                }
                 match Packet::decode_ws(message) {
                     Ok(Packet::Open(hs)) => {
                         self.timers.stop(Timer::Connect);
@@ -403,6 +474,11 @@ impl Client {
             }
             Phase::Open(conn) => match conn.link {
                 Link::WebSocket { ws: active } if active == ws => {
+                    let (size, limit) = (message.len(), self.config.max_ws_message_size);
+                    if size > limit {
+                        let _ = self.end(now, CloseReason::PayloadTooLarge { size, limit }, None);
+                        return self.pump(now);
+                    }
                     let _ = match Packet::decode_ws(message) {
                         Ok(packet) => self.on_packet(now, packet, "on the WebSocket"),
                         Err(e) => self.end(now, CloseReason::ParseError(e.into()), None),
@@ -434,29 +510,52 @@ impl Client {
     /// WebSocket `ws` ended (closed by the server, or failed).
     pub fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, end: TransportEnd) {
         self.tick(now);
-        let why = || match &end {
-            TransportEnd::Closed => "closed".to_owned(),
-            TransportEnd::Error(e) => e.clone(),
-            TransportEnd::MessageTooLarge { size } => {
-                format!("a message of {size} bytes was over the WebSocket library's limit")
+        // A message over the library's limit: over the frame limit or the message limit,
+        // whichever it passed.
+        let too_large = |size: usize, config: &ClientConfig| {
+            if size > config.max_ws_message_size {
+                config.max_ws_message_size
+            } else {
+                config.max_ws_frame_size.min(config.max_ws_message_size)
             }
-            TransportEnd::Violation(v) => format!("the server broke the WebSocket protocol: {v}"),
+        };
+        // After a violation or an oversized message the socket still carries a close
+        // frame saying why (1002, 1007, 1009); after a close or an I/O error it is gone.
+        let gone = match end {
+            TransportEnd::MessageTooLarge { .. } | TransportEnd::Violation(_) => None,
+            _ => Some(ws),
         };
         match &self.phase {
             Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
-                let error = ConnectError::Transport(format!(
-                    "WebSocket ended before the handshake: {}",
-                    why()
-                ));
-                self.connect_failed(now, error, Some(ws));
+                let error = match end {
+                    TransportEnd::Closed => ConnectError::Transport(TransportError::Aborted(
+                        "the WebSocket closed before the open packet",
+                    )),
+                    TransportEnd::Error(e) => ConnectError::Transport(e),
+                    TransportEnd::MessageTooLarge { size } => ConnectError::ResponseTooLarge {
+                        size: size as u64,
+                        limit: too_large(size, &self.config),
+                    },
+                    TransportEnd::Violation(v) => {
+                        ConnectError::InvalidHandshake(ProtocolError::WebSocket(v))
+                    }
+                };
+                self.connect_failed(now, error, gone);
             }
             Phase::Open(conn) => match conn.link {
                 Link::WebSocket { ws: active } if active == ws => {
                     let reason = match end {
                         TransportEnd::Closed => CloseReason::TransportClose,
-                        _ => CloseReason::TransportError(why()),
+                        TransportEnd::Error(e) => CloseReason::TransportError(e),
+                        TransportEnd::MessageTooLarge { size } => CloseReason::PayloadTooLarge {
+                            size,
+                            limit: too_large(size, &self.config),
+                        },
+                        TransportEnd::Violation(v) => {
+                            CloseReason::ParseError(ProtocolError::WebSocket(v))
+                        }
                     };
-                    let _ = self.end(now, reason, Some(ws));
+                    let _ = self.end(now, reason, gone);
                 }
                 Link::Polling {
                     upgrade: Some(u), ..
@@ -493,12 +592,17 @@ impl Client {
                         // Our close packet may not have arrived, but we are done.
                         CloseReason::ClientClose
                     } else {
-                        CloseReason::TransportError(format!(
-                            "polling POST got no answer within {:?}",
-                            self.config.request_timeout
-                        ))
+                        CloseReason::TransportError(TransportError::Timeout {
+                            request: "polling POST",
+                            after: self.config.request_timeout,
+                        })
                     };
                     let _ = self.end(now, reason, None);
+                }
+                Timer::Close => {
+                    // The WebSocket did not take the queued messages in time: close anyway
+                    // (what is still queued is handed back as `SendFailed`).
+                    let _ = self.end(now, CloseReason::ClientClose, None);
                 }
                 Timer::Upgrade => self.abort_upgrade(false),
                 Timer::Reconnect => {
@@ -520,10 +624,12 @@ impl Client {
     /// binary), a message larger than the server's `maxPayload` in the current
     /// transport's encoding (base64 for binary on polling) is refused
     /// ([`SendError::TooLarge`]), and at most
-    /// [`max_queued_messages`](ClientConfig::max_queued_messages) wait
-    /// ([`SendError::QueueFull`]). While there is no session (connecting, reconnecting)
-    /// the [offline policy](ClientConfig::offline) applies. After the client closed, or
-    /// while it is closing: [`SendError::Closed`].
+    /// [`max_queued_messages`](ClientConfig::max_queued_messages) messages and
+    /// [`max_queued_bytes`](ClientConfig::max_queued_bytes) bytes wait, on every transport
+    /// ([`SendError::QueueFull`], whose `limit` is how many messages the queue held when it
+    /// refused). While there is no session (connecting, reconnecting) the
+    /// [offline policy](ClientConfig::offline) applies, within the same byte bound. After
+    /// the client closed, or while it is closing: [`SendError::Closed`].
     ///
     /// `send` takes no time argument: a POST it starts has its timeout counted from the
     /// latest time given to any input.
@@ -549,11 +655,10 @@ impl Client {
                         limit,
                     });
                 }
-                let limit = self.config.max_queued_messages;
-                if self.outbox.len() >= limit {
+                if let Err(message) = self.enqueue(message, self.config.max_queued_messages) {
+                    let limit = self.outbox.len();
                     return Err(SendError::QueueFull { message, limit });
                 }
-                self.outbox.push_back(message);
                 self.pump(now);
                 Ok(())
             }
@@ -565,13 +670,10 @@ impl Client {
                     {
                         return Err(SendError::RecordSeparator(message));
                     }
-                    if self.outbox.len() >= max {
-                        return Err(SendError::QueueFull {
-                            message,
-                            limit: max,
-                        });
+                    if let Err(message) = self.enqueue(message, max) {
+                        let limit = self.outbox.len();
+                        return Err(SendError::QueueFull { message, limit });
                     }
-                    self.outbox.push_back(message);
                     Ok(())
                 }
             },
@@ -589,7 +691,9 @@ impl Client {
     /// With a session open, queued messages go out first, then the close packet: over
     /// polling in a POST (the client is done when the POST is answered, or after
     /// [`request_timeout`](ClientConfig::request_timeout)), over WebSocket as a message
-    /// followed by a close frame (code 1000). The session ends with
+    /// followed by a close frame (code 1000; if the WebSocket does not take the queued
+    /// messages within `request_timeout`, it is closed without them and they are handed
+    /// back as [`ClientEvent::SendFailed`]). The session ends with
     /// [`ClientEvent::Disconnected`]\([`CloseReason::ClientClose`]) and no reconnection.
     ///
     /// While connecting or waiting to reconnect, the attempt is abandoned and the client
@@ -603,6 +707,9 @@ impl Client {
                     return;
                 }
                 conn.closing = Closing::Queued;
+                if matches!(conn.link, Link::WebSocket { .. }) {
+                    self.arm(Timer::Close, now, self.config.request_timeout);
+                }
                 if self.upgrade_ws().is_some() {
                     self.abort_upgrade(false);
                 }
@@ -622,6 +729,19 @@ impl Client {
 
     fn tick(&mut self, now: Instant) {
         self.now = self.now.max(now);
+    }
+
+    /// Queues `message` if the queue holds fewer than `max_messages` and the bytes stay
+    /// within `max_queued_bytes` (a message alone always fits); hands it back otherwise.
+    fn enqueue(&mut self, message: Message, max_messages: usize) -> Result<(), Message> {
+        let bytes = self.outbox.bytes().saturating_add(message.len());
+        let full = self.outbox.len() >= max_messages
+            || (!self.outbox.is_empty() && bytes > self.config.max_queued_bytes);
+        if full {
+            return Err(message);
+        }
+        self.outbox.push_back(message);
+        Ok(())
     }
 
     fn next_id(&mut self) -> RequestId {
@@ -680,6 +800,13 @@ impl Client {
     }
 
     fn http(&mut self, method: Method, sid: Option<Sid>, body: Bytes) -> RequestId {
+        // A long-poll GET carries the server's packets; the handshake and a POST's `ok`
+        // are small.
+        let max_response_body = if method == Method::GET && sid.is_some() {
+            self.config.max_payload
+        } else {
+            self.config.max_handshake_size
+        };
         let id = self.next_id();
         let uri = self.uri(Transport::Polling, sid);
         let mut headers = self.headers();
@@ -696,6 +823,7 @@ impl Client {
                 uri,
                 headers,
                 body,
+                max_response_body,
             },
         });
         id
@@ -705,8 +833,16 @@ impl Client {
         let id = self.next_id();
         let uri = self.uri(Transport::WebSocket, sid);
         let headers = self.headers();
-        self.actions
-            .push_back(ClientAction::WsConnect { id, uri, headers });
+        let limits = WsLimits {
+            max_message_size: self.config.max_ws_message_size,
+            max_frame_size: self.config.max_ws_frame_size,
+        };
+        self.actions.push_back(ClientAction::WsConnect {
+            id,
+            uri,
+            headers,
+            limits,
+        });
         id
     }
 
@@ -745,19 +881,32 @@ impl Client {
         }
     }
 
-    fn on_handshake_response(&mut self, now: Instant, result: Result<Response, String>) {
+    fn on_handshake_response(&mut self, now: Instant, result: Result<Response, HttpError>) {
         let Phase::Connecting(Attempt::Polling { request }) = self.phase else {
             return;
         };
+        let limit = self.config.max_handshake_size;
         let response = match result {
             Ok(r) => r,
-            Err(e) => return self.connect_failed(now, ConnectError::Transport(e), Some(request)),
+            Err(HttpError::Transport(e)) => {
+                return self.connect_failed(now, ConnectError::Transport(e), Some(request));
+            }
+            Err(HttpError::BodyTooLarge { size, limit }) => {
+                let error = ConnectError::ResponseTooLarge { size, limit };
+                return self.connect_failed(now, error, Some(request));
+            }
         };
         self.jar.store(&response.headers);
+        if response.body.len() > limit {
+            // A binding that did not enforce `max_response_body`.
+            let size = response.body.len() as u64;
+            let error = ConnectError::ResponseTooLarge { size, limit };
+            return self.connect_failed(now, error, Some(request));
+        }
         if response.status != StatusCode::OK {
             return self.connect_failed(now, ConnectError::refused(&response), Some(request));
         }
-        let mut packets = match decode_payload(response.body, unlimited()) {
+        let mut packets = match decode_payload(response.body, limits(limit)) {
             Ok(p) => p,
             Err(e) => {
                 return self.connect_failed(
@@ -832,7 +981,7 @@ impl Client {
         self.event(event);
     }
 
-    fn on_get_response(&mut self, now: Instant, result: Result<Response, String>) {
+    fn on_get_response(&mut self, now: Instant, result: Result<Response, HttpError>) {
         let Some(Link::Polling { get, .. }) = self.link_mut() else {
             return;
         };
@@ -848,20 +997,25 @@ impl Client {
             // as a client close.
             return;
         }
+        let limit = self.config.max_payload;
         let response = match result {
             Ok(r) => r,
             Err(e) => {
-                let reason = CloseReason::TransportError(format!("polling GET failed: {e}"));
-                let _ = self.end(now, reason, Some(id));
+                let _ = self.end(now, http_failure(e), Some(id));
                 return;
             }
         };
         self.jar.store(&response.headers);
-        if response.status != StatusCode::OK {
-            let _ = self.end(now, http_error("GET", &response), Some(id));
+        if response.body.len() > limit {
+            let size = response.body.len();
+            let _ = self.end(now, CloseReason::PayloadTooLarge { size, limit }, Some(id));
             return;
         }
-        let packets = match decode_payload(response.body, unlimited()) {
+        if response.status != StatusCode::OK {
+            let _ = self.end(now, http_error("polling GET", &response), Some(id));
+            return;
+        }
+        let packets = match decode_payload(response.body, limits(limit)) {
             Ok(p) => p,
             Err(e) => {
                 let _ = self.end(now, CloseReason::ParseError(e.into()), Some(id));
@@ -879,7 +1033,7 @@ impl Client {
         }
     }
 
-    fn on_post_response(&mut self, now: Instant, post: Post, result: Result<Response, String>) {
+    fn on_post_response(&mut self, now: Instant, post: Post, result: Result<Response, HttpError>) {
         if let Some(Link::Polling { post: p, .. }) = self.link_mut() {
             *p = None;
         }
@@ -890,12 +1044,10 @@ impl Client {
                 if response.status == StatusCode::OK {
                     None
                 } else {
-                    Some(http_error("POST", &response))
+                    Some(http_error("polling POST", &response))
                 }
             }
-            Err(e) => Some(CloseReason::TransportError(format!(
-                "polling POST failed: {e}"
-            ))),
+            Err(e) => Some(http_failure(e)),
         };
         let _ = match failure {
             // Whatever the answer, a close packet sent ends the session.
@@ -1031,30 +1183,15 @@ impl Client {
             return;
         };
         let closing = conn.closing;
-        let limit = max_payload(&conn.handshake);
         if std::mem::take(&mut self.pong_due) {
             self.actions.push_back(ClientAction::WsSend {
                 ws,
                 message: Packet::Pong { probe: false }.to_ws(),
             });
         }
-        while let Some(message) = self.outbox.pop_front() {
-            // Messages queued while offline were not checked against this server's limit.
-            let size = encoded_len(&message, false);
-            if size > limit {
-                self.event(ClientEvent::SendFailed(SendError::TooLarge {
-                    message,
-                    size,
-                    limit,
-                }));
-                continue;
-            }
-            self.actions.push_back(ClientAction::WsSend {
-                ws,
-                message: Packet::Message(message).to_ws(),
-            });
-        }
-        if closing == Closing::Queued {
+        // Application messages wait in the outbox until the binding pulls them
+        // (`poll_ws_send`); the close goes once they are all out.
+        if closing == Closing::Queued && self.outbox.is_empty() {
             self.actions.push_back(ClientAction::WsSend {
                 ws,
                 message: Packet::Close.to_ws(),
@@ -1106,7 +1243,11 @@ impl Client {
             return Flow::Ended;
         };
         let (code, text) = match reason {
+            CloseReason::ParseError(ProtocolError::WebSocket(WsViolation::InvalidUtf8)) => {
+                (1007, "invalid UTF-8")
+            }
             CloseReason::ParseError(_) => (1002, "parse error"),
+            CloseReason::PayloadTooLarge { .. } => (1009, "payload too large"),
             CloseReason::PingTimeout => (1000, "ping timeout"),
             _ => (1000, ""),
         };
@@ -1146,7 +1287,7 @@ impl Client {
                 OfflinePolicy::Queue { max } => max,
                 OfflinePolicy::Refuse => 0,
             };
-            let overflow: Vec<Message> = self.outbox.drain(keep.min(self.outbox.len())..).collect();
+            let overflow = self.outbox.truncate(keep, self.config.max_queued_bytes);
             for message in overflow {
                 let error = match self.config.offline {
                     OfflinePolicy::Queue { max } => SendError::QueueFull {
@@ -1210,16 +1351,16 @@ impl Client {
         self.phase = Phase::Closed;
         self.timers.clear();
         self.pong_due = false;
-        let unsent: Vec<Message> = self.outbox.drain(..).collect();
-        for message in unsent {
+        for message in self.outbox.take_all() {
             self.event(ClientEvent::SendFailed(SendError::Closed(message)));
         }
     }
 }
 
-fn unlimited() -> PayloadLimits {
+/// Decoding limits for a body the client already bounded by `max_bytes`.
+fn limits(max_bytes: usize) -> PayloadLimits {
     PayloadLimits {
-        max_bytes: usize::MAX,
+        max_bytes,
         max_packets: usize::MAX,
     }
 }
@@ -1242,15 +1383,24 @@ fn encoded_len(message: &Message, polling: bool) -> usize {
     }
 }
 
-fn http_error(what: &str, response: &Response) -> CloseReason {
+/// A polling request answered with an HTTP error status.
+fn http_error(request: &'static str, response: &Response) -> CloseReason {
     let (code, message) = super::action::error_body(&response.body);
-    let mut text = format!("polling {what} answered HTTP {}", response.status);
-    if let Some(code) = code {
-        text.push_str(&format!(", code {code}"));
+    CloseReason::TransportError(TransportError::Http {
+        request,
+        status: response.status,
+        code,
+        message,
+    })
+}
+
+/// A polling request that produced no usable response.
+fn http_failure(error: HttpError) -> CloseReason {
+    match error {
+        HttpError::Transport(e) => CloseReason::TransportError(e),
+        HttpError::BodyTooLarge { size, limit } => CloseReason::PayloadTooLarge {
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            limit,
+        },
     }
-    if let Some(message) = message {
-        text.push_str(": ");
-        text.push_str(&message);
-    }
-    CloseReason::TransportError(text)
 }

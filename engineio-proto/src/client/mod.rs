@@ -10,7 +10,9 @@
 //!   chooses) and takes their outcomes in [`Client::handle_response`];
 //! - it asks for WebSockets ([`ClientAction::WsConnect`]) and takes their life in
 //!   [`Client::handle_ws_connected`], [`Client::handle_ws_connect_failed`],
-//!   [`Client::handle_ws_message`] and [`Client::handle_ws_closed`];
+//!   [`Client::handle_ws_message`] and [`Client::handle_ws_closed`]; the binding pulls the
+//!   application's messages with [`Client::poll_ws_send`] as fast as the socket takes
+//!   them, so that the client's bounded queue is where a slow server pushes back;
 //! - it tells the application what happened through [`ClientEvent`]s.
 //!
 //! It opens a session by long-polling (or directly by WebSocket), keeps exactly one GET
@@ -26,10 +28,18 @@
 //! # Driving the client
 //!
 //! After every input (`connect`, `handle_*`, `send`, `close`), drain
-//! [`Client::poll_action`] until it returns `None`, then sleep until
+//! [`Client::poll_action`] until it returns `None`; then, while the session's WebSocket
+//! (if any) can take more, write what [`Client::poll_ws_send`] gives (and drain the
+//! actions again if it returns `None` with actions pending). Then sleep until
 //! [`Client::poll_timeout`] (or the next input) and call [`Client::handle_timeout`]. Time
 //! never goes backwards between calls; calling `handle_timeout` early or twice does
 //! nothing. The client has finished when [`Client::is_closed`] is true.
+//!
+//! Every limit is the client's ([`ClientConfig`]): the queue of unsent messages
+//! (`max_queued_messages`, `max_queued_bytes`), the response bodies it reads (each
+//! [`HttpRequest`] carries its `max_response_body`, which the binding enforces from the
+//! `Content-Length` header on), and the WebSocket message and frame sizes
+//! ([`ClientAction::WsConnect`] carries them).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -114,8 +124,11 @@ mod batch;
 mod config;
 mod cookie;
 mod machine;
+mod outbox;
 mod rng;
 
-pub use action::{ClientAction, ClientEvent, ConnectError, HttpRequest, WsConnectError};
+pub use action::{
+    ClientAction, ClientEvent, ConnectError, HttpError, HttpRequest, WsConnectError, WsLimits,
+};
 pub use config::{ClientConfig, ConfigError, OfflinePolicy, ReconnectConfig};
 pub use machine::Client;

@@ -17,6 +17,7 @@ use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeF
 use crate::close_code::CloseCode;
 use crate::exchange::{RequestId, Response, TEXT_PLAIN};
 use crate::timer::{TimerKey, TimerTable};
+use crate::transport_error::{IoError, TransportError};
 use crate::{
     Handshake, Message, Packet, PayloadEncoder, PayloadLimits, Sid, Transport, Utf8Bytes,
     WsMessage, WsViolation, decode_payload,
@@ -683,7 +684,9 @@ impl Session {
         self.respond_error(id, &cors, RequestError::BodyUnreadable);
         self.finish(
             now,
-            CloseReason::TransportError(format!("polling POST body could not be read: {detail}")),
+            CloseReason::TransportError(TransportError::Io(IoError::other(format!(
+                "polling POST body could not be read: {detail}"
+            )))),
             true,
         );
     }
@@ -701,7 +704,9 @@ impl Session {
             self.post = None;
             return self.finish(
                 now,
-                CloseReason::TransportError("polling POST closed before its body arrived".into()),
+                CloseReason::TransportError(TransportError::Aborted(
+                    "polling POST closed before its body arrived",
+                )),
                 true,
             );
         }
@@ -711,9 +716,9 @@ impl Session {
             *get = None;
             self.finish(
                 now,
-                CloseReason::TransportError(
-                    "polling GET closed by the client before it was answered".into(),
-                ),
+                CloseReason::TransportError(TransportError::Aborted(
+                    "polling GET closed by the client before it was answered",
+                )),
                 true,
             );
         }

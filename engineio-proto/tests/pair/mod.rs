@@ -24,11 +24,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::client::{
-    Client, ClientAction, ClientConfig, ClientEvent, HttpRequest, WsConnectError,
+    Client, ClientAction, ClientConfig, ClientEvent, HttpError, HttpRequest, WsConnectError,
 };
 use engineio_proto::server::{Event, Rejection, SeededSidGenerator, Server, ServerConfig, Session};
 use engineio_proto::testing::{Output, ServerEndpoint};
-use engineio_proto::{CloseReason, Message, RequestId, Response, Sid, TransportEnd, WsMessage};
+use engineio_proto::{
+    CloseReason, IoError, Message, RequestId, Response, Sid, TransportEnd, TransportError,
+    WsMessage,
+};
 use http::{HeaderMap, HeaderValue, Method, Uri, header};
 
 /// What the server does with handshakes.
@@ -66,7 +69,7 @@ enum Delivery {
     // server -> client
     Response {
         id: RequestId,
-        result: Result<Response, String>,
+        result: Result<Response, HttpError>,
     },
     WsConnected {
         ws: RequestId,
@@ -118,7 +121,7 @@ pub struct Pair {
     /// Requests the client aborted.
     pub aborted: Vec<RequestId>,
     /// Every outcome handed to the client for an HTTP request.
-    pub responses: Vec<(RequestId, Result<Response, String>)>,
+    pub responses: Vec<(RequestId, Result<Response, HttpError>)>,
     /// The client's events, with the time they came out.
     pub events: Vec<(Instant, ClientEvent)>,
     /// The server sessions' events.
@@ -141,6 +144,25 @@ pub struct Pair {
     pub refuse_websocket: bool,
     /// The server never sees `2probe`.
     pub drop_probe: bool,
+    /// The client's WebSockets take its messages (`poll_ws_send`); off, they stay queued
+    /// in the client (a server that stopped reading).
+    pub ws_writable: bool,
+}
+
+/// A refused connection, as a binding reports it.
+pub fn refused() -> TransportError {
+    TransportError::Connect(IoError::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "connection refused",
+    ))
+}
+
+/// A reset connection, as a binding reports it.
+pub fn reset() -> TransportError {
+    TransportError::Reset(IoError::new(
+        std::io::ErrorKind::ConnectionReset,
+        "connection reset by peer",
+    ))
 }
 
 pub fn client_config() -> ClientConfig {
@@ -195,6 +217,7 @@ impl Pair {
             down: false,
             refuse_websocket: false,
             drop_probe: false,
+            ws_writable: true,
         }
     }
 
@@ -216,6 +239,28 @@ impl Pair {
 
     /// Moves every pending output of both sides into flight.
     pub fn drain(&mut self) {
+        loop {
+            self.drain_client_actions();
+            // Then what the client's WebSockets take, as a binding pulls it.
+            let mut pulled = false;
+            if self.ws_writable {
+                let ids: BTreeSet<RequestId> = self.ws_connects.iter().map(|(id, _)| *id).collect();
+                for ws in ids {
+                    while let Some(message) = self.client.poll_ws_send(ws) {
+                        pulled = true;
+                        self.ws_sent.push((ws, message.clone()));
+                        self.send(Delivery::ToServerWs { ws, message });
+                    }
+                }
+            }
+            if !pulled {
+                break;
+            }
+        }
+        self.drain_server();
+    }
+
+    fn drain_client_actions(&mut self) {
         while let Some(action) = self.client.poll_action() {
             match action {
                 ClientAction::HttpRequest { id, request } => {
@@ -237,7 +282,9 @@ impl Pair {
                     self.aborted.push(id);
                     self.send(Delivery::Abort { id });
                 }
-                ClientAction::WsConnect { id, uri, headers } => {
+                ClientAction::WsConnect {
+                    id, uri, headers, ..
+                } => {
                     self.ws_connects.push((id, uri.clone()));
                     self.send(Delivery::WsConnect { id, uri, headers });
                 }
@@ -252,6 +299,9 @@ impl Pair {
                 ClientAction::Event(e) => self.events.push((self.now, e)),
             }
         }
+    }
+
+    fn drain_server(&mut self) {
         self.ep.drain();
         while let Some(output) = self.ep.outputs.pop_front() {
             let delivery = match output {
@@ -446,11 +496,11 @@ impl Pair {
             match delivery {
                 Delivery::Http { id, .. } => self.send(Delivery::Response {
                     id,
-                    result: Err("connection refused".into()),
+                    result: Err(refused().into()),
                 }),
                 Delivery::WsConnect { id, .. } => self.send(Delivery::WsConnectFailed {
                     ws: id,
-                    error: WsConnectError::Io("connection refused".into()),
+                    error: WsConnectError::Transport(refused()),
                 }),
                 _ => {}
             }
@@ -545,19 +595,19 @@ impl Pair {
             if self.pending_ws.remove(&id) {
                 self.send(Delivery::WsConnectFailed {
                     ws: id,
-                    error: WsConnectError::Io("connection reset".into()),
+                    error: WsConnectError::Transport(reset()),
                 });
             } else {
                 self.send(Delivery::Response {
                     id,
-                    result: Err("connection reset by peer".into()),
+                    result: Err(reset().into()),
                 });
             }
         }
         for ws in std::mem::take(&mut self.ws_open) {
             self.send(Delivery::ToClientWsClosed {
                 ws,
-                end: TransportEnd::Error("connection reset".into()),
+                end: TransportEnd::Error(reset()),
             });
         }
         self.sessions.clear();

@@ -1,0 +1,320 @@
+//! The task that drives the client state machine: it performs the machine's actions,
+//! feeds it what happened (responses, WebSocket frames and ends, time), and hands its
+//! events to the application.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engineio_proto::client::{
+    ClientAction, ClientEvent, HttpError, HttpRequest, WsConnectError, WsLimits,
+};
+use engineio_proto::{IoError, RequestId, Response, TransportError};
+use futures_util::future::{AbortHandle, abortable};
+use tokio::sync::mpsc;
+
+use super::Shared;
+use super::http::Pool;
+use super::ws::{Outcome, PULL_BYTES, PULL_MESSAGES, Sockets};
+use crate::runtime::{DeadlineTimer, Runtime};
+
+/// How long a closing WebSocket may take to flush its close frame once the client ended.
+const LINGER: Duration = Duration::from_secs(2);
+/// Rounds of work in one poll before the driver lets other tasks run.
+const ROUNDS: usize = 32;
+
+/// What the driver's helper tasks report.
+enum Input<W> {
+    Response(RequestId, Result<Response, HttpError>),
+    WsConnected(RequestId, W),
+    WsFailed(RequestId, WsConnectError),
+}
+
+pub(super) struct Driver<R: Runtime> {
+    runtime: R,
+    shared: Arc<Shared>,
+    inputs: mpsc::UnboundedReceiver<Input<R::ClientWebSocket>>,
+    inputs_tx: mpsc::UnboundedSender<Input<R::ClientWebSocket>>,
+    /// To the application; dropped once the machine has finished, which ends its events.
+    events: Option<mpsc::UnboundedSender<ClientEvent>>,
+    requests: HashMap<RequestId, AbortHandle>,
+    sockets: Sockets<R::ClientWebSocket>,
+    pool: Arc<Pool<R>>,
+    tls: R::TlsConfig,
+    timer: DeadlineTimer<R::Timer>,
+    /// When the sockets still closing are dropped, once the machine has finished.
+    finished: Option<Instant>,
+}
+
+impl<R: Runtime> Driver<R> {
+    pub(super) fn new(
+        runtime: R,
+        shared: Arc<Shared>,
+        events: mpsc::UnboundedSender<ClientEvent>,
+        tls: R::TlsConfig,
+    ) -> Driver<R> {
+        let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        Driver {
+            runtime,
+            shared,
+            inputs,
+            inputs_tx,
+            events: Some(events),
+            requests: HashMap::new(),
+            sockets: Sockets::default(),
+            pool: Arc::new(Pool::default()),
+            tls,
+            timer: DeadlineTimer::default(),
+            finished: None,
+        }
+    }
+
+    /// Hands the helper tasks' reports to the machine.
+    fn inputs(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while let Poll::Ready(Some(input)) = self.inputs.poll_recv(cx) {
+            progress = true;
+            let now = self.runtime.now();
+            match input {
+                Input::Response(id, result) => {
+                    self.requests.remove(&id);
+                    self.shared.lock().handle_response(now, id, result);
+                }
+                Input::WsConnected(id, ws) => {
+                    if self.sockets.connected(id, ws) {
+                        self.shared.lock().handle_ws_connected(now, id);
+                    }
+                }
+                Input::WsFailed(id, error) => {
+                    self.sockets.failed(id);
+                    self.shared.lock().handle_ws_connect_failed(now, id, error);
+                }
+            }
+        }
+        progress
+    }
+
+    /// Performs every action the machine has (none waits for a socket to be writable).
+    fn drain(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        loop {
+            let Some(action) = self.shared.lock().poll_action() else {
+                break;
+            };
+            progress = true;
+            match action {
+                ClientAction::HttpRequest { id, request } => self.http(id, request),
+                ClientAction::AbortRequest { id } => {
+                    if let Some(handle) = self.requests.remove(&id) {
+                        handle.abort();
+                    }
+                }
+                ClientAction::WsConnect {
+                    id,
+                    uri,
+                    headers,
+                    limits,
+                } => self.ws_connect(id, uri, headers, limits),
+                ClientAction::WsSend { ws, message } => self.sockets.send(ws, message),
+                ClientAction::WsClose { ws, code, reason } => {
+                    self.sockets.close(cx, ws, code, reason);
+                }
+                ClientAction::Event(event) => {
+                    // The application may have dropped its side; then nobody listens.
+                    if let Some(events) = &self.events {
+                        let _ = events.send(event);
+                    }
+                }
+            }
+        }
+        progress
+    }
+
+    /// Writes and reads the WebSockets; tells the machine what was read and what ended.
+    fn sockets(&mut self, cx: &mut Context<'_>) -> (bool, bool) {
+        let mut outcome = Outcome::default();
+        let shared = &self.shared;
+        self.sockets.write(
+            cx,
+            |id, batch| {
+                let mut machine = shared.lock();
+                let mut bytes = 0;
+                while batch.len() < PULL_MESSAGES && bytes < PULL_BYTES {
+                    match machine.poll_ws_send(id) {
+                        Some(m) => {
+                            bytes += m.len();
+                            batch.push(m);
+                        }
+                        None => break,
+                    }
+                }
+            },
+            &mut outcome,
+        );
+        self.sockets.read(cx, &mut outcome);
+        if !outcome.received.is_empty() || !outcome.ended.is_empty() {
+            // One lock and one clock reading for the whole batch.
+            let now = self.runtime.now();
+            let mut machine = self.shared.lock();
+            for (id, message) in outcome.received {
+                machine.handle_ws_message(now, id, message);
+            }
+            for (id, end) in outcome.ended {
+                machine.handle_ws_closed(now, id, end);
+            }
+        }
+        (outcome.progress, outcome.more)
+    }
+
+    fn http(&mut self, id: RequestId, request: HttpRequest) {
+        let runtime = self.runtime.clone();
+        let pool = Arc::clone(&self.pool);
+        let tls = self.tls.clone();
+        let tx = self.inputs_tx.clone();
+        let (task, handle) = abortable(async move {
+            let result = pool.perform(&runtime, &tls, request).await;
+            let _ = tx.send(Input::Response(id, result));
+        });
+        self.requests.insert(id, handle);
+        self.runtime.spawn(async move {
+            let _ = task.await;
+        });
+    }
+
+    fn ws_connect(
+        &mut self,
+        id: RequestId,
+        uri: http::Uri,
+        headers: http::HeaderMap,
+        limits: WsLimits,
+    ) {
+        let runtime = self.runtime.clone();
+        let tls = self.tls.clone();
+        let tx = self.inputs_tx.clone();
+        let (task, handle) = abortable(async move {
+            let input = match websocket_request(&uri, headers) {
+                Ok(request) => {
+                    let config = tungstenite::protocol::WebSocketConfig::default()
+                        .read_buffer_size(16 * 1024)
+                        .write_buffer_size(64 * 1024)
+                        .max_message_size(Some(limits.max_message_size))
+                        .max_frame_size(Some(limits.max_frame_size));
+                    match runtime.connect_websocket(request, config, &tls).await {
+                        Ok(ws) => Input::WsConnected(id, ws),
+                        Err(e) => Input::WsFailed(id, ws_connect_error(e)),
+                    }
+                }
+                Err(e) => Input::WsFailed(id, WsConnectError::Transport(e)),
+            };
+            let _ = tx.send(input);
+        });
+        self.sockets.connecting(id, handle);
+        self.runtime.spawn(async move {
+            let _ = task.await;
+        });
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = match self.finished {
+            Some(linger) => Some(linger),
+            None => self.shared.lock().poll_timeout(),
+        };
+        if !self.timer.expired(&self.runtime, deadline, cx) {
+            return false;
+        }
+        if self.finished.is_some() {
+            self.sockets.clear();
+            return true;
+        }
+        let now = self.runtime.now();
+        self.shared.lock().handle_timeout(now);
+        true
+    }
+
+    /// The machine has finished: stop the requests still running, let closing sockets
+    /// flush for a while, and end the application's events.
+    fn finish(&mut self) {
+        for (_, handle) in self.requests.drain() {
+            handle.abort();
+        }
+        self.sockets.shutdown();
+        self.events = None;
+        self.finished = Some(self.runtime.now() + LINGER);
+    }
+}
+
+impl<R: Runtime> Future for Driver<R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.shared.wakeup.enter(cx);
+        for _ in 0..ROUNDS {
+            let mut progress = this.inputs(cx);
+            progress |= this.drain(cx);
+            let (moved, more) = this.sockets(cx);
+            progress |= moved | more;
+            // What reading and writing made the machine do.
+            progress |= this.drain(cx);
+            progress |= this.poll_timer(cx);
+            if this.finished.is_none() && !progress && this.shared.lock().is_closed() {
+                this.finish();
+                continue;
+            }
+            if this.finished.is_some() && this.sockets.nothing_lingers() {
+                this.shared.wakeup.exit();
+                return Poll::Ready(());
+            }
+            if !progress && !this.shared.wakeup.idle() {
+                return Poll::Pending;
+            }
+        }
+        // Busy: come back after the other tasks had a turn.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Builds the WebSocket upgrade request: tungstenite's handshake headers plus ours.
+fn websocket_request(
+    uri: &http::Uri,
+    headers: http::HeaderMap,
+) -> Result<http::Request<()>, TransportError> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = uri
+        .clone()
+        .into_client_request()
+        .map_err(|e| TransportError::Connect(IoError::new(std::io::ErrorKind::InvalidInput, e)))?;
+    for (name, value) in headers.iter() {
+        request.headers_mut().append(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+/// Why a WebSocket connect failed: the server's HTTP answer when it sent one (Engine.IO
+/// servers put their error there), a reset, or a failure to connect.
+fn ws_connect_error(error: tungstenite::Error) -> WsConnectError {
+    use std::io::ErrorKind;
+    match error {
+        tungstenite::Error::Http(response) => {
+            let (parts, body) = response.into_parts();
+            WsConnectError::Rejected(Response {
+                status: parts.status,
+                headers: parts.headers,
+                body: Bytes::from(body.unwrap_or_default()),
+            })
+        }
+        tungstenite::Error::Io(e) if crate::ws::is_reset(e.kind()) => {
+            WsConnectError::Transport(TransportError::Reset(e.into()))
+        }
+        tungstenite::Error::Io(e) => WsConnectError::Transport(TransportError::Connect(e.into())),
+        e @ (tungstenite::Error::Protocol(_) | tungstenite::Error::HttpFormat(_)) => {
+            WsConnectError::Transport(TransportError::Io(IoError::new(ErrorKind::InvalidData, e)))
+        }
+        e => WsConnectError::Transport(TransportError::Connect(IoError::new(ErrorKind::Other, e))),
+    }
+}

@@ -1,0 +1,186 @@
+//! HTTP requests of the client on a small pool of keep-alive connections, with the
+//! response body bounded by the limit each request carries.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Mutex;
+
+use bytes::{Bytes, BytesMut};
+use engineio_proto::client::{HttpError, HttpRequest};
+use engineio_proto::{IoError, Response, TransportError};
+use http::{HeaderValue, header};
+use http_body_util::{BodyExt, Full};
+
+use crate::runtime::Runtime;
+
+/// Idle keep-alive connections kept per server.
+const MAX_IDLE_CONNECTIONS: usize = 4;
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// `(host, port, secure)`.
+type Key = (String, u16, bool);
+
+/// Idle keep-alive connections, by server.
+pub(super) struct Pool<R> {
+    idle: Mutex<HashMap<Key, Vec<Sender>>>,
+    _runtime: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R> Default for Pool<R> {
+    fn default() -> Self {
+        Pool {
+            idle: Mutex::new(HashMap::new()),
+            _runtime: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> Pool<R> {
+    fn take(&self, key: &Key) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let senders = idle.get_mut(key)?;
+        while let Some(s) = senders.pop() {
+            if !s.is_closed() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: Key, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let senders = idle.entry(key).or_default();
+        if senders.len() < MAX_IDLE_CONNECTIONS {
+            senders.push(sender);
+        }
+    }
+
+    async fn connect(
+        &self,
+        runtime: &R,
+        tls: &R::TlsConfig,
+        key: &Key,
+    ) -> Result<Sender, TransportError> {
+        let io = runtime
+            .connect_http(key.0.clone(), key.1, key.2, tls)
+            .await
+            .map_err(|e| TransportError::Connect(IoError::from(e)))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(hyper_error)?;
+        runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// Performs `request`: a pooled connection (or a new one), the request, and the
+    /// response with its body read up to `request.max_response_body`. A response whose
+    /// `Content-Length` already says more is refused without reading it; its connection
+    /// is dropped, as is any connection whose response was not read to the end.
+    pub(super) async fn perform(
+        &self,
+        runtime: &R,
+        tls: &R::TlsConfig,
+        request: HttpRequest,
+    ) -> Result<Response, HttpError> {
+        let uri = request.uri;
+        let secure = uri.scheme_str() == Some("https");
+        let Some(host) = uri.host() else {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "request URI without a host");
+            return Err(TransportError::Connect(e.into()).into());
+        };
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let key = (host.to_owned(), port, secure);
+        let mut sender = match self.take(&key) {
+            Some(s) => s,
+            None => self.connect(runtime, tls, &key).await?,
+        };
+        std::future::poll_fn(|cx| sender.poll_ready(cx))
+            .await
+            .map_err(hyper_error)?;
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        let mut builder = http::Request::builder().method(request.method).uri(path);
+        if let Some(h) = builder.headers_mut() {
+            *h = request.headers;
+            if let Ok(v) = HeaderValue::from_str(&authority) {
+                h.insert(header::HOST, v);
+            }
+        }
+        let req = builder
+            .body(Full::new(request.body))
+            .map_err(|e| TransportError::Io(IoError::new(io::ErrorKind::InvalidInput, e)))?;
+        let response = sender.send_request(req).await.map_err(hyper_error)?;
+        let limit = request.max_response_body;
+        let (parts, mut body) = response.into_parts();
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(size) = declared
+            && size > limit as u64
+        {
+            return Err(HttpError::BodyTooLarge { size, limit });
+        }
+        let capacity = declared.map_or(0, |d| usize::try_from(d).unwrap_or(limit).min(limit));
+        let mut data = BytesMut::with_capacity(capacity);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(hyper_error)?;
+            if let Ok(chunk) = frame.into_data() {
+                let size = data.len().saturating_add(chunk.len());
+                if size > limit {
+                    return Err(HttpError::BodyTooLarge {
+                        size: size as u64,
+                        limit,
+                    });
+                }
+                data.extend_from_slice(&chunk);
+            }
+        }
+        self.put(key, sender);
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body: data.freeze(),
+        })
+    }
+}
+
+/// A hyper error as a transport failure: a reset when the connection went away in the
+/// middle of a message, an I/O error (with the I/O error's kind when there is one)
+/// otherwise.
+fn hyper_error(error: hyper::Error) -> TransportError {
+    let kind = io_kind(&error);
+    let reset =
+        error.is_incomplete_message() || error.is_closed() || kind.is_some_and(crate::ws::is_reset);
+    let error = IoError::new(kind.unwrap_or(io::ErrorKind::Other), error);
+    if reset {
+        TransportError::Reset(error)
+    } else {
+        TransportError::Io(error)
+    }
+}
+
+/// The kind of the first I/O error in `error`'s source chain.
+fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        source = e.source();
+    }
+    None
+}
