@@ -1810,6 +1810,23 @@ fn a_server_breaking_the_websocket_protocol_gets_a_close_frame_saying_why() {
     }
 }
 
+#[test]
+fn an_open_packet_before_the_websocket_connected_is_ignored() {
+    let now = Instant::now();
+    let mut client = Client::new(websocket_only(), now, 1).unwrap();
+    client.connect(now);
+    let Some(ClientAction::WsConnect { id, .. }) = client.poll_action() else {
+        panic!()
+    };
+    let open = r#"0{"sid":"s","upgrades":[],"pingInterval":100,"pingTimeout":50}"#;
+    client.handle_ws_message(now, id, WsMessage::Text(open.into()));
+    assert_eq!(drain(&mut client), []);
+    assert!(!client.is_connected());
+    client.handle_ws_connected(now, id);
+    client.handle_ws_message(now, id, WsMessage::Text(open.into()));
+    assert!(client.is_connected());
+}
+
 // ------------------------------------------------------------------ no input panics
 
 #[derive(Debug, Clone)]

@@ -62,7 +62,11 @@ enum Attempt {
     /// The handshake GET.
     Polling { request: RequestId },
     /// The WebSocket, waiting to connect and then for the open packet.
-    WebSocket { ws: RequestId },
+    WebSocket {
+        ws: RequestId,
+        /// The binding said it connected (messages before that are ignored).
+        connected: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,13 +431,18 @@ impl Client {
             });
         }
         // A direct WebSocket handshake now waits for the open packet.
+        if let Phase::Connecting(Attempt::WebSocket { ws: w, connected }) = &mut self.phase
+            && *w == ws
+        {
+            *connected = true;
+        }
     }
 
     /// WebSocket `ws` could not be opened.
     pub fn handle_ws_connect_failed(&mut self, now: Instant, ws: RequestId, error: WsConnectError) {
         self.tick(now);
         match &self.phase {
-            Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
+            Phase::Connecting(Attempt::WebSocket { ws: w, .. }) if *w == ws => {
                 self.connect_failed(now, error.into_connect_error(), Some(ws));
             }
             Phase::Open(_) if self.upgrade_ws() == Some(ws) => self.abort_upgrade(true),
@@ -446,7 +455,11 @@ impl Client {
     pub fn handle_ws_message(&mut self, now: Instant, ws: RequestId, message: WsMessage) {
         self.tick(now);
         match &self.phase {
-            Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
+            Phase::Connecting(Attempt::WebSocket { ws: w, connected }) if *w == ws => {
+                if !*connected {
+                    // Out of order: a binding reports the connection first.
+                    return;
+                }
                 let limit = self.config.max_handshake_size;
                 if message.len() > limit {
                     let size = message.len() as u64;
@@ -526,7 +539,7 @@ impl Client {
             _ => Some(ws),
         };
         match &self.phase {
-            Phase::Connecting(Attempt::WebSocket { ws: w }) if *w == ws => {
+            Phase::Connecting(Attempt::WebSocket { ws: w, .. }) if *w == ws => {
                 let error = match end {
                     TransportEnd::Closed => ConnectError::Transport(TransportError::Aborted(
                         "the WebSocket closed before the open packet",
@@ -858,6 +871,7 @@ impl Client {
             },
             Transport::WebSocket => Attempt::WebSocket {
                 ws: self.ws_connect(None),
+                connected: false,
             },
         };
         self.phase = Phase::Connecting(attempt);
@@ -870,7 +884,7 @@ impl Client {
                 self.actions
                     .push_back(ClientAction::AbortRequest { id: request });
             }
-            Attempt::WebSocket { ws } if gone != Some(ws) => {
+            Attempt::WebSocket { ws, .. } if gone != Some(ws) => {
                 self.actions.push_back(ClientAction::WsClose {
                     ws,
                     code: 1000,
