@@ -646,6 +646,68 @@ async fn a_cancelled_connect_closes_its_connection<R: Runtime>(runtime: R) {
     }
 }
 
+/// The race: `connect` dropped at any moment (before the handshake, during it, just as the
+/// session opens, during the upgrade) or the client dropped right after, 40 times per
+/// transport mode: every connection the client opened must be closed soon after.
+async fn a_connect_cancelled_at_any_moment_leaves_no_connection<R: Runtime>(runtime: R) {
+    let open = open_packet("race", &["websocket"], 25_000, 20_000, 1_000_000);
+    let server = FaultServer::start(move |mut peer| {
+        while let Some(request) = peer.read_request() {
+            if request.is_websocket() {
+                let mut ws = peer.accept_websocket(&request);
+                if request.is_handshake() {
+                    ws.send_text(&open);
+                } else if ws.read_text().as_deref() == Some("2probe") {
+                    ws.send_text("3probe");
+                }
+                ws.wait_closed(Duration::from_secs(8));
+                return;
+            }
+            if request.is_handshake() {
+                peer.respond(200, "text/plain", open.as_bytes());
+            } else if request.method == "POST" {
+                peer.respond(200, "text/plain", b"ok");
+            } else {
+                peer.wait_closed(Duration::from_secs(8));
+                return;
+            }
+        }
+    });
+    let modes = [
+        vec![Transport::Polling],
+        vec![Transport::WebSocket],
+        vec![Transport::Polling, Transport::WebSocket],
+    ];
+    for transports in modes {
+        let (mut opened, mut cancelled) = (0, 0);
+        for i in 0..40u64 {
+            let mut c = config(&server, Transport::Polling);
+            c.transports = transports.clone();
+            let delay = Duration::from_micros(i * 100);
+            match timeout(delay, Client::connect(runtime.clone(), c)).await {
+                Ok(Ok(client)) => {
+                    opened += 1;
+                    drop(client);
+                }
+                Ok(Err(e)) => panic!("{transports:?}: {e}"),
+                Err(_) => cancelled += 1,
+            }
+        }
+        eprintln!("{transports:?}: {opened} opened then dropped, {cancelled} cancelled");
+        assert!(cancelled > 0, "no attempt was cancelled");
+        let waited = Instant::now();
+        while server.open_connections() > 0 && waited.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            server.open_connections(),
+            0,
+            "{transports:?}: connections still open {:?} after the last attempt",
+            waited.elapsed()
+        );
+    }
+}
+
 // ------------------------------------------------------------------ body limits
 
 async fn an_oversized_handshake_is_refused_from_its_content_length<R: Runtime>(runtime: R) {
@@ -792,6 +854,7 @@ both_runtimes! {
     a_polling_server_that_stops_reading_pushes_back_in_bytes;
     a_cancelled_connect_stops_reconnecting;
     a_cancelled_connect_closes_its_connection;
+    a_connect_cancelled_at_any_moment_leaves_no_connection;
     an_oversized_handshake_is_refused_from_its_content_length;
     an_oversized_poll_is_refused_from_its_content_length;
     an_endless_chunked_handshake_is_cut_at_the_limit;
