@@ -497,7 +497,8 @@ async fn a_server_that_stops_reading_pushes_back<R: Runtime>(
     let mut refusals = 0;
     // At most 128 MiB offered; stop once `send` kept refusing for half a second.
     while accepted < 2048 && started.elapsed() < WAIT {
-        let mut message = vec![0u8; SIZE];
+        // Not zeroes: the pages are really touched, so RSS shows what is held.
+        let mut message = vec![0x5au8; SIZE];
         message[..8].copy_from_slice(&(accepted as u64).to_be_bytes());
         let message = Message::from(message);
         match client.send(message.clone()) {
