@@ -85,7 +85,11 @@ fn open_packet(input: &mut Input<'_>) -> String {
     let flags = input.byte().unwrap_or(0);
     let interval = u64::from(input.byte().unwrap_or(100)) * 4;
     let timeout = u64::from(input.byte().unwrap_or(100)) * 4;
-    let upgrades = if flags & 1 != 0 { r#"["websocket"]"# } else { "[]" };
+    let upgrades = if flags & 1 != 0 {
+        r#"["websocket"]"#
+    } else {
+        "[]"
+    };
     let max_payload = match flags >> 1 & 3 {
         0 => String::new(),
         1 => r#","maxPayload":40"#.to_owned(),
@@ -182,7 +186,10 @@ impl Tracker {
                     self.connecting.insert(id);
                 }
                 ClientAction::WsSend { ws, .. } => {
-                    assert!(self.open.contains(&ws), "a message on WebSocket {ws}, not open");
+                    assert!(
+                        self.open.contains(&ws),
+                        "a message on WebSocket {ws}, not open"
+                    );
                 }
                 ClientAction::WsClose { ws, .. } => self.ws_gone(ws),
                 ClientAction::Event(event) => match event {

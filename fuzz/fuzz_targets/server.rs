@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use engineio_proto::server::{RequestInfo, Routed, SeededSidGenerator, Server, ServerConfig};
 use engineio_proto::testing::ServerEndpoint;
-use engineio_proto::{RequestId, Sid, TransportEnd, WsMessage, WsViolation};
+use engineio_proto::{
+    IoError, RequestId, Sid, TransportEnd, TransportError, WsMessage, WsViolation,
+};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use libfuzzer_sys::fuzz_target;
 
@@ -136,7 +138,7 @@ fuzz_target!(|data: &[u8]| {
                 let ws = sockets[pick % sockets.len()];
                 let end = match input.byte().unwrap_or(0) % 5 {
                     0 => TransportEnd::Closed,
-                    1 => TransportEnd::Error("x".into()),
+                    1 => TransportEnd::Error(TransportError::Reset(IoError::other("x"))),
                     2 => TransportEnd::Violation(WsViolation::ReservedBits),
                     3 => TransportEnd::Violation(WsViolation::InvalidUtf8),
                     _ => TransportEnd::MessageTooLarge { size: 999 },
