@@ -3,7 +3,7 @@
 //! - `tests/bindings.rs`: both server bindings (tokio and smol) over real loopback
 //!   sockets, the same test bodies instantiated once per binding.
 //! - `tests/client_faults.rs`: our client (both runtimes) against the misbehaving server
-//!   of [`fault_server`].
+//!   of [`fault_server`]; `tests/ws_resets.rs`: how both servers report a WebSocket's end.
 //! - `tests/interop.rs`: the real peers (Node engine.io / engine.io-client,
 //!   python-engineio, Chromium) through `tests/interop/run.py`.
 #![allow(clippy::disallowed_methods)]
