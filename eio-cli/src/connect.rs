@@ -760,7 +760,9 @@ mod tests {
     fn close_reasons_have_stable_codes() {
         assert_eq!(close_reason(&CloseReason::ServerClose).0, "server_close");
         assert_eq!(close_reason(&CloseReason::PingTimeout).0, "ping_timeout");
-        let (code, text) = close_reason(&CloseReason::TransportError("reset".into()));
+        let (code, text) = close_reason(&CloseReason::TransportError(
+            engineio_proto::TransportError::Aborted("connection reset"),
+        ));
         assert_eq!(code, "transport_error");
         assert!(text.contains("reset"));
     }
