@@ -180,6 +180,18 @@ impl<W: WebSocketIo> Link<W> {
         outcome
     }
 
+    /// Whether the stream takes another frame now (registers the waker when it does not).
+    pub(crate) fn ready(&mut self, cx: &mut Context<'_>) -> Result<bool, tungstenite::Error> {
+        let Some(ws) = self.ws.as_mut() else {
+            return Ok(false);
+        };
+        match Pin::new(ws).poll_ready(cx) {
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(false),
+        }
+    }
+
     /// Moves queued frames into the stream while it takes them. `Ok(true)` when some
     /// were taken.
     pub(crate) fn write(&mut self, cx: &mut Context<'_>) -> Result<bool, tungstenite::Error> {

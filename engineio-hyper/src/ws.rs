@@ -94,21 +94,3 @@ pub(crate) fn is_reset(kind: io::ErrorKind) -> bool {
             | io::ErrorKind::UnexpectedEof
     )
 }
-
-/// Queues a close frame, if the sink takes it now (a sink that is not ready is being
-/// dropped anyway). The client driver's close; the server's goes through its link.
-pub(crate) fn send_close<W: crate::runtime::WebSocketIo>(
-    cx: &mut std::task::Context<'_>,
-    ws: &mut W,
-    code: u16,
-    reason: &'static str,
-) {
-    use std::pin::Pin;
-    let frame = tungstenite::protocol::CloseFrame {
-        code: code.into(),
-        reason: reason.into(),
-    };
-    if let std::task::Poll::Ready(Ok(())) = Pin::new(&mut *ws).poll_ready(cx) {
-        let _ = Pin::new(&mut *ws).start_send(tungstenite::Message::Close(Some(frame)));
-    }
-}

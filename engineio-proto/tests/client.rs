@@ -915,7 +915,7 @@ fn a_wrong_probe_answer_aborts_the_upgrade() {
     let actions = drain(&mut client);
     assert!(actions.contains(&ClientAction::WsClose {
         ws,
-        code: 1000,
+        code: engineio_proto::CloseCode::Normal,
         reason: "upgrade aborted"
     }));
     assert!(client.is_connected() && !client.is_upgrading());
@@ -1765,7 +1765,7 @@ fn a_websocket_that_ends_before_the_open_packet_is_a_typed_connect_error() {
         if closes {
             want.push(ClientAction::WsClose {
                 ws: id,
-                code: 1000,
+                code: engineio_proto::CloseCode::Normal,
                 reason: "",
             });
         }
@@ -2053,4 +2053,49 @@ fn closing_over_polling_starts_no_new_get_and_ignores_a_refused_one() {
         ))),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_closed_websocket_the_server_never_takes_is_dropped_after_write_timeout() {
+    let now = std::time::Instant::now();
+    let mut c = websocket_only();
+    c.write_timeout = Duration::from_secs(3);
+    let mut client = Client::new(c, now, 1).unwrap();
+    client.connect(now);
+    let Some(ClientAction::WsConnect { id, .. }) = client.poll_action() else {
+        panic!("no connect")
+    };
+    client.handle_ws_connected(now, id);
+    let open = r#"0{"sid":"abcdefghijklmnopqrst","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+    client.handle_ws_message(now, id, WsMessage::Text(open.into()));
+    drain(&mut client);
+    client.close(now);
+    let actions = drain(&mut client);
+    assert!(
+        actions.contains(&ClientAction::WsClose {
+            ws: id,
+            code: engineio_proto::CloseCode::Normal,
+            reason: "",
+        }),
+        "{actions:?}"
+    );
+    assert!(client.is_closed());
+    // The server never takes the close frame (nor closes): the client still bounds how
+    // long the socket is kept.
+    assert_eq!(client.poll_timeout(), Some(now + Duration::from_secs(3)));
+    client.handle_timeout(now + Duration::from_secs(3));
+    assert_eq!(drain(&mut client), [ClientAction::WsDrop { ws: id }]);
+    assert_eq!(client.poll_timeout(), None);
+    // A socket whose close completes in time is not dropped.
+    let mut client = Client::new(websocket_only(), now, 1).unwrap();
+    client.connect(now);
+    let Some(ClientAction::WsConnect { id, .. }) = client.poll_action() else {
+        panic!("no connect")
+    };
+    client.handle_ws_connected(now, id);
+    client.handle_ws_message(now, id, WsMessage::Text(open.into()));
+    client.close(now);
+    drain(&mut client);
+    client.handle_ws_closed(now, id, TransportEnd::Closed);
+    assert_eq!(client.poll_timeout(), None);
 }

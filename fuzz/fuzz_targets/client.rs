@@ -192,6 +192,7 @@ impl Tracker {
                     );
                 }
                 ClientAction::WsClose { ws, .. } => self.ws_gone(ws),
+                ClientAction::WsDrop { ws } => self.ws_gone(ws),
                 ClientAction::Event(event) => match event {
                     ClientEvent::Disconnected(_) => self.disconnected = true,
                     ClientEvent::Connected(_) | ClientEvent::Reconnected(_) => {

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::client::{
@@ -22,8 +21,6 @@ use super::http::Pool;
 use super::ws::{Outcome, PULL_BYTES, PULL_MESSAGES, Sockets};
 use crate::runtime::{DeadlineTimer, Runtime};
 
-/// How long a closing WebSocket may take to flush its close frame once the client ended.
-const LINGER: Duration = Duration::from_secs(2);
 /// Rounds of work in one poll before the driver lets other tasks run.
 const ROUNDS: usize = 32;
 
@@ -46,8 +43,9 @@ pub(super) struct Driver<R: Runtime> {
     pool: Arc<Pool<R>>,
     tls: R::TlsConfig,
     timer: DeadlineTimer<R::Timer>,
-    /// When the sockets still closing are dropped, once the machine has finished.
-    finished: Option<Instant>,
+    /// The machine has finished: what is left is closing sockets, until they are closed
+    /// or the machine drops them.
+    finished: bool,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -69,7 +67,7 @@ impl<R: Runtime> Driver<R> {
             pool: Arc::new(Pool::default()),
             tls,
             timer: DeadlineTimer::default(),
-            finished: None,
+            finished: false,
         }
     }
 
@@ -99,7 +97,7 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Performs every action the machine has (none waits for a socket to be writable).
-    fn drain(&mut self, cx: &mut Context<'_>) -> bool {
+    fn drain(&mut self) -> bool {
         let mut progress = false;
         loop {
             let Some(action) = self.shared.lock().poll_action() else {
@@ -121,8 +119,9 @@ impl<R: Runtime> Driver<R> {
                 } => self.ws_connect(id, uri, headers, limits),
                 ClientAction::WsSend { ws, message } => self.sockets.send(ws, message),
                 ClientAction::WsClose { ws, code, reason } => {
-                    self.sockets.close(cx, ws, code, reason);
+                    self.sockets.close(ws, code, reason);
                 }
+                ClientAction::WsDrop { ws } => self.sockets.drop_socket(ws),
                 ClientAction::Event(event) => {
                     // The application may have dropped its side; then nobody listens.
                     if let Some(events) = &self.events {
@@ -219,31 +218,25 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = match self.finished {
-            Some(linger) => Some(linger),
-            None => self.shared.lock().poll_timeout(),
-        };
+        let deadline = self.shared.lock().poll_timeout();
         if !self.timer.expired(&self.runtime, deadline, cx) {
             return false;
-        }
-        if self.finished.is_some() {
-            self.sockets.clear();
-            return true;
         }
         let now = self.runtime.now();
         self.shared.lock().handle_timeout(now);
         true
     }
 
-    /// The machine has finished: stop the requests still running, let closing sockets
-    /// flush for a while, and end the application's events.
+    /// The machine has finished: stop the requests still running, and end the
+    /// application's events; closing sockets go on closing (the machine drops them when
+    /// they take too long).
     fn finish(&mut self) {
         for (_, handle) in self.requests.drain() {
             handle.abort();
         }
         self.sockets.shutdown();
         self.events = None;
-        self.finished = Some(self.runtime.now() + LINGER);
+        self.finished = true;
     }
 }
 
@@ -253,19 +246,20 @@ impl<R: Runtime> Future for Driver<R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         this.shared.wakeup.enter(cx);
+        this.sockets.new_wakeup();
         for _ in 0..ROUNDS {
             let mut progress = this.inputs(cx);
-            progress |= this.drain(cx);
+            progress |= this.drain();
             let (moved, more) = this.sockets(cx);
             progress |= moved | more;
             // What reading and writing made the machine do.
-            progress |= this.drain(cx);
+            progress |= this.drain();
             progress |= this.poll_timer(cx);
-            if this.finished.is_none() && !progress && this.shared.lock().is_closed() {
+            if !this.finished && !progress && this.shared.lock().is_closed() {
                 this.finish();
                 continue;
             }
-            if this.finished.is_some() && this.sockets.nothing_lingers() {
+            if this.finished && this.sockets.is_empty() {
                 this.shared.wakeup.exit();
                 return Poll::Ready(());
             }

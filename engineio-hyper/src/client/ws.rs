@@ -1,23 +1,23 @@
-//! The client's WebSockets: at most two (the session's, and a probe during an upgrade),
-//! each connecting or open. Reads come in batches; writes are pulled from the state
-//! machine only while the socket takes them, so that a server that stops reading makes
-//! the machine's bounded queue fill (and `send` refuse) instead of a buffer here; one
-//! flush per wake-up; a socket that ended or was closed lingers until its close frame is
-//! out.
+//! The client's WebSockets: at most two live ones (the session's, and a probe during an
+//! upgrade), each connecting or open, plus ones closing. Each open socket is a shared
+//! [`Link`] (the server driver's too): batched reads, one flush per wake-up, the close.
+//! Application messages are pulled from the state machine only while the socket takes
+//! them, so that a server that stops reading makes the machine's bounded queue fill (and
+//! `send` refuse) instead of a buffer here.
 //!
 //! This module knows nothing of the state machine: the driver hands it control messages,
-//! a closure that pulls application messages, and takes what was read and how sockets
-//! ended.
+//! closes and drops, a closure that pulls application messages, and takes what was read
+//! and how sockets ended. How long a closing socket may take is the machine's decision
+//! (it asks for a drop).
 
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 
-use engineio_proto::{RequestId, TransportEnd, WsMessage};
+use engineio_proto::{CloseCode, RequestId, TransportEnd, WsMessage};
 use futures_util::future::AbortHandle;
 
+use crate::link::Link;
 use crate::runtime::WebSocketIo;
-use crate::ws::{Incoming, from_tungstenite, send_close, to_tungstenite, transport_end};
+use crate::ws::transport_end;
 
 /// Messages read from one socket before the others (and the timer) get a turn.
 const READ_BATCH: usize = 64;
@@ -33,14 +33,6 @@ enum Slot<W> {
     Open(Link<W>),
 }
 
-struct Link<W> {
-    ws: W,
-    /// Messages taken (control messages, and one pulled batch) not yet in the sink.
-    out: VecDeque<tungstenite::Message>,
-    /// The sink holds data that needs a flush.
-    flush: bool,
-}
-
 /// What one pass over the sockets did.
 #[derive(Default)]
 pub(super) struct Outcome {
@@ -54,43 +46,41 @@ pub(super) struct Outcome {
     pub(super) ended: Vec<(RequestId, TransportEnd)>,
 }
 
-/// The client's WebSockets, and the ones closing.
+/// The client's WebSockets.
 pub(super) struct Sockets<W> {
     slots: Vec<(RequestId, Slot<W>)>,
-    closing: Vec<W>,
 }
 
 impl<W> Default for Sockets<W> {
     fn default() -> Self {
-        Sockets {
-            slots: Vec::new(),
-            closing: Vec::new(),
-        }
+        Sockets { slots: Vec::new() }
     }
 }
 
 impl<W: WebSocketIo> Sockets<W> {
+    fn link(&mut self, id: RequestId) -> Option<&mut Link<W>> {
+        self.slots.iter_mut().find_map(|(i, slot)| match slot {
+            Slot::Open(link) if *i == id => Some(link),
+            _ => None,
+        })
+    }
+
     /// WebSocket `id` is connecting; `abort` cancels it.
     pub(super) fn connecting(&mut self, id: RequestId, abort: AbortHandle) {
         self.slots.push((id, Slot::Connecting(abort)));
     }
 
     /// WebSocket `id` connected. `false` when it was given up meanwhile (then it is
-    /// closed).
+    /// dropped).
     pub(super) fn connected(&mut self, id: RequestId, ws: W) -> bool {
         match self.slots.iter_mut().find(|(i, _)| *i == id) {
             Some((_, slot @ Slot::Connecting(_))) => {
-                *slot = Slot::Open(Link {
-                    ws,
-                    out: VecDeque::new(),
-                    flush: false,
-                });
+                let mut link = Link::pending(id);
+                link.attach(ws);
+                *slot = Slot::Open(link);
                 true
             }
-            _ => {
-                self.closing.push(ws);
-                false
-            }
+            _ => false,
         }
     }
 
@@ -102,64 +92,66 @@ impl<W: WebSocketIo> Sockets<W> {
     /// Queues a control message on `id` (in order, ahead of pulled messages not yet
     /// taken).
     pub(super) fn send(&mut self, id: RequestId, message: WsMessage) {
-        if let Some((_, Slot::Open(link))) = self.slots.iter_mut().find(|(i, _)| *i == id) {
-            link.out.push_back(to_tungstenite(message));
+        if let Some(link) = self.link(id) {
+            link.push(message);
         }
     }
 
-    /// Closes `id`: what is taken goes out if the sink takes it now, then the close
-    /// frame; the socket lingers until that is flushed. A connecting socket is cancelled.
-    pub(super) fn close(
-        &mut self,
-        cx: &mut Context<'_>,
-        id: RequestId,
-        code: u16,
-        reason: &'static str,
-    ) {
+    /// Closes `id`: what is queued goes out, then the close frame, then the socket is
+    /// dropped. A connecting socket is cancelled.
+    pub(super) fn close(&mut self, id: RequestId, code: CloseCode, reason: &'static str) {
         let Some(pos) = self.slots.iter().position(|(i, _)| *i == id) else {
             return;
         };
-        match self.slots.swap_remove(pos).1 {
-            Slot::Connecting(abort) => abort.abort(),
-            Slot::Open(mut link) => {
-                for m in link.out.drain(..) {
-                    match Pin::new(&mut link.ws).poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {
-                            let _ = Pin::new(&mut link.ws).start_send(m);
-                        }
-                        _ => break,
-                    }
-                }
-                send_close(cx, &mut link.ws, code, reason);
-                self.closing.push(link.ws);
+        match &mut self.slots[pos].1 {
+            Slot::Connecting(abort) => {
+                abort.abort();
+                self.slots.swap_remove(pos);
             }
+            Slot::Open(link) => link.close(code, reason),
         }
     }
 
-    /// Cancels every connect and closes every open socket (they linger).
+    /// Drops `id` at once, whatever it still had to write.
+    pub(super) fn drop_socket(&mut self, id: RequestId) {
+        if let Some(pos) = self.slots.iter().position(|(i, _)| *i == id) {
+            if let Slot::Connecting(abort) = &self.slots[pos].1 {
+                abort.abort();
+            }
+            self.slots.swap_remove(pos);
+        }
+    }
+
+    /// Cancels every connect and drops every socket the machine has not closed (it has
+    /// finished: they are not its any more); closing ones go on closing.
     pub(super) fn shutdown(&mut self) {
-        for (_, slot) in self.slots.drain(..) {
-            match slot {
-                Slot::Connecting(abort) => abort.abort(),
-                Slot::Open(link) => self.closing.push(link.ws),
+        self.slots.retain(|(_, slot)| match slot {
+            Slot::Connecting(abort) => {
+                abort.abort();
+                false
+            }
+            Slot::Open(link) => link.is_closing(),
+        });
+    }
+
+    /// Whether no socket is left.
+    pub(super) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// A new wake-up: reading may be tried again.
+    pub(super) fn new_wakeup(&mut self) {
+        for (_, slot) in &mut self.slots {
+            if let Slot::Open(link) = slot {
+                link.new_wakeup();
             }
         }
     }
 
-    /// Drops every socket, lingering or not.
-    pub(super) fn clear(&mut self) {
-        self.shutdown();
-        self.closing.clear();
-    }
-
-    /// Whether no socket is lingering.
-    pub(super) fn nothing_lingers(&self) -> bool {
-        self.closing.is_empty()
-    }
-
-    /// Writes: for each open socket, what is taken, then batches from `pull` while the
-    /// sink is ready, then one flush. `pull(id, batch)` appends the next application
-    /// messages for `id` (none when it has nothing).
+    /// Writes: for each open socket, what is queued, then batches from `pull` while it
+    /// takes them (not for a closing socket), then one flush; closing sockets that are
+    /// done are forgotten. `pull(id, batch)` appends the next application messages for
+    /// `id` (none when it has nothing).
     pub(super) fn write(
         &mut self,
         cx: &mut Context<'_>,
@@ -167,72 +159,78 @@ impl<W: WebSocketIo> Sockets<W> {
         outcome: &mut Outcome,
     ) {
         let mut batch = Vec::new();
-        let mut failed = Vec::new();
         for (id, slot) in self.slots.iter_mut() {
             let Slot::Open(link) = slot else { continue };
             match write_link(cx, *id, link, &mut pull, &mut batch) {
                 Ok(progress) => outcome.progress |= progress,
-                Err(end) => failed.push((*id, end)),
+                Err(e) => {
+                    link.fail();
+                    outcome.progress = true;
+                    if !std::mem::replace(&mut link.end_reported, true) {
+                        outcome.ended.push((*id, transport_end(e)));
+                    }
+                }
             }
         }
-        for (id, end) in failed {
-            self.remove_open(id);
-            outcome.progress = true;
-            outcome.ended.push((id, end));
-        }
-        self.closing
-            .retain_mut(|ws| matches!(Pin::new(ws).poll_close(cx), Poll::Pending));
+        self.forget_done(outcome);
     }
 
     /// Reads up to a batch from each open socket.
     pub(super) fn read(&mut self, cx: &mut Context<'_>, outcome: &mut Outcome) {
-        let mut ended = Vec::new();
         for (id, slot) in self.slots.iter_mut() {
             let Slot::Open(link) = slot else { continue };
+            if !link.wants_read() {
+                continue;
+            }
+            let id = *id;
+            let received = &mut outcome.received;
             let mut read = 0;
-            while read < READ_BATCH {
-                match Pin::new(&mut link.ws).poll_next(cx) {
-                    Poll::Pending => break,
-                    Poll::Ready(Some(Ok(m))) => {
-                        read += 1;
-                        match from_tungstenite(m) {
-                            Incoming::Data(m) => outcome.received.push((*id, m)),
-                            Incoming::Close => {
-                                ended.push((*id, TransportEnd::Closed));
-                                break;
-                            }
-                            // tungstenite queued the pong; it goes with the next flush.
-                            Incoming::Ping => link.flush = true,
-                            Incoming::Ignore => {}
-                        }
+            let result = link.read(cx, READ_BATCH, |m| {
+                read += 1;
+                received.push((id, m));
+            });
+            outcome.progress |= result.progress;
+            outcome.more |= read == READ_BATCH;
+            match result.end {
+                None => {}
+                Some(Ok(())) => {
+                    // The library queued its close reply: it goes out while closing.
+                    link.peer_closed();
+                    link.end_reported = true;
+                    outcome.progress = true;
+                    outcome.ended.push((id, TransportEnd::Closed));
+                }
+                Some(Err(e)) => {
+                    let end = transport_end(e);
+                    // After a violation or an oversized message the machine still sends a
+                    // close frame saying why; otherwise the socket is gone.
+                    if !matches!(
+                        end,
+                        TransportEnd::Violation(_) | TransportEnd::MessageTooLarge { .. }
+                    ) {
+                        link.fail();
                     }
-                    Poll::Ready(Some(Err(e))) => {
-                        ended.push((*id, transport_end(e)));
-                        break;
-                    }
-                    Poll::Ready(None) => {
-                        ended.push((*id, TransportEnd::Closed));
-                        break;
-                    }
+                    link.end_reported = true;
+                    outcome.progress = true;
+                    outcome.ended.push((id, end));
                 }
             }
-            outcome.progress |= read > 0;
-            outcome.more |= read == READ_BATCH;
-        }
-        for (id, end) in ended {
-            // It lingers to flush the close reply tungstenite queued.
-            self.remove_open(id);
-            outcome.progress = true;
-            outcome.ended.push((id, end));
         }
     }
 
-    fn remove_open(&mut self, id: RequestId) {
-        if let Some(pos) = self.slots.iter().position(|(i, _)| *i == id)
-            && let (_, Slot::Open(link)) = self.slots.swap_remove(pos)
-        {
-            self.closing.push(link.ws);
-        }
+    /// Forgets sockets whose close completed (or that failed), telling the machine about
+    /// the ones it had not heard end.
+    fn forget_done(&mut self, outcome: &mut Outcome) {
+        self.slots.retain(|(id, slot)| match slot {
+            Slot::Open(link) if link.is_done() => {
+                if !link.end_reported {
+                    outcome.ended.push((*id, TransportEnd::Closed));
+                }
+                outcome.progress = true;
+                false
+            }
+            _ => true,
+        });
     }
 }
 
@@ -243,44 +241,26 @@ fn write_link<W: WebSocketIo>(
     link: &mut Link<W>,
     pull: &mut impl FnMut(RequestId, &mut Vec<WsMessage>),
     batch: &mut Vec<WsMessage>,
-) -> Result<bool, TransportEnd> {
-    let mut progress = false;
-    'rounds: for _ in 0..WRITE_ROUNDS {
-        if link.out.is_empty() {
-            // Pull only when the sink takes more: what it does not take stays in the
+) -> Result<bool, tungstenite::Error> {
+    let mut progress = link.write(cx)?;
+    if !link.is_closing() {
+        for _ in 0..WRITE_ROUNDS {
+            // Pull only when the socket takes more: what it does not take stays in the
             // machine's bounded queue.
-            match Pin::new(&mut link.ws).poll_ready(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Err(e)) => return Err(transport_end(e)),
-                Poll::Ready(Ok(())) => {}
+            if link.is_blocked() || !link.ready(cx)? {
+                break;
             }
             batch.clear();
             pull(id, batch);
             if batch.is_empty() {
                 break;
             }
-            link.out.extend(batch.drain(..).map(to_tungstenite));
-        }
-        while !link.out.is_empty() {
-            match Pin::new(&mut link.ws).poll_ready(cx) {
-                Poll::Pending => break 'rounds,
-                Poll::Ready(Err(e)) => return Err(transport_end(e)),
-                Poll::Ready(Ok(())) => {}
+            for m in batch.drain(..) {
+                link.push(m);
             }
-            let Some(m) = link.out.pop_front() else { break };
-            Pin::new(&mut link.ws)
-                .start_send(m)
-                .map_err(transport_end)?;
-            link.flush = true;
-            progress = true;
+            progress |= link.write(cx)?;
         }
     }
-    if link.flush {
-        match Pin::new(&mut link.ws).poll_flush(cx) {
-            Poll::Ready(Ok(())) => link.flush = false,
-            Poll::Ready(Err(e)) => return Err(transport_end(e)),
-            Poll::Pending => {}
-        }
-    }
+    link.flush(cx)?;
     Ok(progress)
 }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::close::{CloseReason, ProtocolError, SendError};
+use crate::close_code::CloseCode;
 use crate::exchange::{RequestId, Response};
 use crate::transport_error::TransportError;
 use crate::{Handshake, Message, WsMessage};
@@ -54,15 +55,24 @@ pub enum ClientAction {
         /// The message.
         message: WsMessage,
     },
-    /// Close WebSocket `ws` with a close frame (or cancel its connect if it is still
-    /// connecting). The client has forgotten it: later inputs about it are ignored.
+    /// Close WebSocket `ws` with a close frame after what was sent on it (or cancel its
+    /// connect if it is still connecting), then drop it once the close is written. The
+    /// client has forgotten it: later inputs about it are ignored, but for its end
+    /// ([`Client::handle_ws_closed`](super::Client::handle_ws_closed)). If it has not
+    /// ended within `write_timeout`, [`WsDrop`](Self::WsDrop) follows.
     WsClose {
         /// The WebSocket.
         ws: RequestId,
-        /// The close code (1000 normal, 1002 protocol error).
-        code: u16,
+        /// The close code.
+        code: CloseCode,
         /// The close reason.
         reason: &'static str,
+    },
+    /// Drop WebSocket `ws` now, whatever it still has to write: the server did not take
+    /// its close frame within `write_timeout`.
+    WsDrop {
+        /// The WebSocket.
+        ws: RequestId,
     },
     /// Tell the application.
     Event(ClientEvent),

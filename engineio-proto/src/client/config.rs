@@ -24,6 +24,7 @@ use crate::{Sid, Transport};
 /// | [`transports`](Self::transports) | `[Polling, WebSocket]` | `["polling", "websocket", "webtransport"]` | `['polling', 'websocket']` |
 /// | [`upgrade`](Self::upgrade) | `true` | `upgrade: true` | always (when `websocket` is listed) |
 /// | [`request_timeout`](Self::request_timeout) | 20 s | `requestTimeout`: none | `request_timeout=5` s |
+/// | [`write_timeout`](Self::write_timeout) | 5 s | none (a socket is dropped at once) | none |
 /// | [`upgrade_timeout`](Self::upgrade_timeout) | 10 s | none (the server's `upgradeTimeout`, 10 s) | none |
 /// | [`timestamp_requests`](Self::timestamp_requests) | `true` | `timestampRequests: true` | `timestamp_requests=True` |
 /// | [`timestamp_param`](Self::timestamp_param) | `t` | `timestampParam: "t"` | `t` (fixed) |
@@ -73,6 +74,11 @@ pub struct ClientConfig {
     /// the upgrade packet (`5`). When it runs out the probe WebSocket is closed and the
     /// connection stays on polling. Default 10 s (the server side's default).
     pub upgrade_timeout: Duration,
+    /// How long a WebSocket the client closed may take to take its close frame before it
+    /// is dropped ([`ClientAction::WsDrop`](super::ClientAction::WsDrop)): a server that
+    /// stops reading never holds a closed socket longer. Default 5 s (the server's
+    /// `write_timeout`).
+    pub write_timeout: Duration,
     /// Whether to add a cache-busting parameter to every request and WebSocket connect.
     /// Default `true`. Its value comes from the client's seeded generator, never the
     /// clock.
@@ -302,6 +308,7 @@ impl ClientConfig {
             upgrade: true,
             request_timeout: Duration::from_secs(20),
             upgrade_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(5),
             timestamp_requests: true,
             timestamp_param: "t".to_owned(),
             max_queued_messages: 1024,
@@ -357,6 +364,7 @@ impl ClientConfig {
         }
         for (name, d) in [
             ("request_timeout", self.request_timeout),
+            ("write_timeout", self.write_timeout),
             ("upgrade_timeout", self.upgrade_timeout),
         ] {
             if d.is_zero() {

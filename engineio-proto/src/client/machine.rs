@@ -16,6 +16,7 @@ use super::cookie::CookieJar;
 use super::outbox::Outbox;
 use super::rng::{SplitMix64, backoff};
 use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd, WsViolation};
+use crate::close_code::CloseCode;
 use crate::exchange::{RequestId, Response};
 use crate::timer::{TimerKey, TimerTable};
 use crate::transport_error::TransportError;
@@ -180,6 +181,9 @@ pub struct Client {
     /// The latest time seen, for the inputs that take none (`send`).
     now: Instant,
     last_reason: Option<CloseReason>,
+    /// WebSockets the client closed that have not ended yet, with the instant they are
+    /// dropped at (`write_timeout` after the close).
+    lingering: Vec<(RequestId, Instant)>,
 }
 
 impl fmt::Debug for Client {
@@ -234,6 +238,7 @@ impl Client {
             had_session: false,
             now,
             last_reason: None,
+            lingering: Vec::new(),
         })
     }
 
@@ -318,9 +323,13 @@ impl Client {
     }
 
     /// The next deadline: call [`handle_timeout`](Self::handle_timeout) then. `None` when
-    /// no timer runs (idle, or closed).
+    /// no timer runs (idle, or closed with no closed WebSocket left to drop).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let linger = self.lingering.iter().map(|(_, at)| *at).min();
+        match (self.timers.next(), linger) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next application message to write on WebSocket `ws`, or `None`.
@@ -523,6 +532,7 @@ impl Client {
     /// WebSocket `ws` ended (closed by the server, or failed).
     pub fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, end: TransportEnd) {
         self.tick(now);
+        self.lingering.retain(|(w, _)| *w != ws);
         // A message over the library's limit: over the frame limit or the message limit,
         // whichever it passed.
         let too_large = |size: usize, config: &ClientConfig| {
@@ -584,6 +594,15 @@ impl Client {
     /// or twice does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
+        let mut i = 0;
+        while let Some(&(ws, at)) = self.lingering.get(i) {
+            if at <= now {
+                self.lingering.swap_remove(i);
+                self.actions.push_back(ClientAction::WsDrop { ws });
+            } else {
+                i += 1;
+            }
+        }
         while let Some((timer, _deadline)) = self.timers.pop_expired(now) {
             match timer {
                 Timer::Connect => {
@@ -744,6 +763,14 @@ impl Client {
         self.now = self.now.max(now);
     }
 
+    /// Closes WebSocket `ws`, to be dropped `write_timeout` from now if it has not ended.
+    fn close_ws(&mut self, ws: RequestId, code: CloseCode, reason: &'static str) {
+        self.actions
+            .push_back(ClientAction::WsClose { ws, code, reason });
+        self.lingering
+            .push((ws, self.now + self.config.write_timeout));
+    }
+
     /// Queues `message` if the queue holds fewer than `max_messages` and the bytes stay
     /// within `max_queued_bytes` (a message alone always fits); hands it back otherwise.
     fn enqueue(&mut self, message: Message, max_messages: usize) -> Result<(), Message> {
@@ -885,11 +912,7 @@ impl Client {
                     .push_back(ClientAction::AbortRequest { id: request });
             }
             Attempt::WebSocket { ws, .. } if gone != Some(ws) => {
-                self.actions.push_back(ClientAction::WsClose {
-                    ws,
-                    code: 1000,
-                    reason: "",
-                });
+                self.close_ws(ws, CloseCode::Normal, "");
             }
             _ => {}
         }
@@ -1210,11 +1233,7 @@ impl Client {
                 ws,
                 message: Packet::Close.to_ws(),
             });
-            self.actions.push_back(ClientAction::WsClose {
-                ws,
-                code: 1000,
-                reason: "",
-            });
+            self.close_ws(ws, CloseCode::Normal, "");
             let _ = self.end(now, CloseReason::ClientClose, Some(ws));
         }
     }
@@ -1240,11 +1259,7 @@ impl Client {
         let Some(u) = upgrade.take() else { return };
         self.timers.stop(Timer::Upgrade);
         if !gone {
-            self.actions.push_back(ClientAction::WsClose {
-                ws: u.ws,
-                code: 1000,
-                reason: "upgrade aborted",
-            });
+            self.close_ws(u.ws, CloseCode::Normal, "upgrade aborted");
         }
     }
 
@@ -1258,20 +1273,16 @@ impl Client {
         };
         let (code, text) = match reason {
             CloseReason::ParseError(ProtocolError::WebSocket(WsViolation::InvalidUtf8)) => {
-                (1007, "invalid UTF-8")
+                (CloseCode::InvalidPayload, "invalid UTF-8")
             }
-            CloseReason::ParseError(_) => (1002, "parse error"),
-            CloseReason::PayloadTooLarge { .. } => (1009, "payload too large"),
-            CloseReason::PingTimeout => (1000, "ping timeout"),
-            _ => (1000, ""),
+            CloseReason::ParseError(_) => (CloseCode::Protocol, "parse error"),
+            CloseReason::PayloadTooLarge { .. } => (CloseCode::TooBig, "payload too large"),
+            CloseReason::PingTimeout => (CloseCode::Normal, "ping timeout"),
+            _ => (CloseCode::Normal, ""),
         };
-        let close_ws = |actions: &mut VecDeque<ClientAction>, ws: RequestId| {
+        let close_ws = |client: &mut Self, ws: RequestId| {
             if gone != Some(ws) {
-                actions.push_back(ClientAction::WsClose {
-                    ws,
-                    code,
-                    reason: text,
-                });
+                client.close_ws(ws, code, text);
             }
         };
         match conn.link {
@@ -1284,10 +1295,10 @@ impl Client {
                     }
                 }
                 if let Some(u) = upgrade {
-                    close_ws(&mut self.actions, u.ws);
+                    close_ws(self, u.ws);
                 }
             }
-            Link::WebSocket { ws } => close_ws(&mut self.actions, ws),
+            Link::WebSocket { ws } => close_ws(self, ws),
         }
         self.timers.clear();
         self.pong_due = false;

@@ -293,9 +293,15 @@ impl Pair {
                     self.send(Delivery::ToServerWs { ws, message });
                 }
                 ClientAction::WsClose { ws, code, .. } => {
-                    self.ws_closed_by_client.push((ws, code));
+                    self.ws_closed_by_client.push((ws, code.as_u16()));
                     self.send(Delivery::ToServerWsClose { ws });
+                    // The closing handshake completes: the client hears its socket end.
+                    self.send(Delivery::ToClientWsClosed {
+                        ws,
+                        end: TransportEnd::Closed,
+                    });
                 }
+                ClientAction::WsDrop { .. } => {}
                 ClientAction::Event(e) => self.events.push((self.now, e)),
             }
         }
