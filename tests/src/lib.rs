@@ -11,6 +11,7 @@
 pub mod binding;
 pub mod fault_server;
 pub mod net;
+pub mod virtual_rt;
 
 /// The README's code examples, compiled and run as doctests so that they stay true.
 #[doc = include_str!("../../README.md")]
