@@ -84,7 +84,8 @@
 //!             ClientAction::AbortRequest { .. } => { /* drop the request */ }
 //!             ClientAction::WsConnect { .. }
 //!             | ClientAction::WsSend { .. }
-//!             | ClientAction::WsClose { .. } => { /* WebSocket work */ }
+//!             | ClientAction::WsClose { .. }
+//!             | ClientAction::WsDrop { .. } => { /* WebSocket work */ }
 //!             ClientAction::Event(event) => events.push(event),
 //!         }
 //!     }
