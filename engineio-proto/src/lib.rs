@@ -75,6 +75,7 @@ mod close_code;
 mod error;
 mod exchange;
 mod handshake;
+mod node;
 mod packet;
 mod payload;
 pub mod server;
@@ -92,6 +93,7 @@ pub use transport_error::{IoError, TransportError};
 
 pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};
 pub use handshake::{Handshake, InvalidSid, Sid, Transport, UnknownTransport};
+pub use node::{InvalidNodeId, NodeId};
 pub use packet::{
     Message, PROTOCOL_VERSION, Packet, PacketType, RECORD_SEPARATOR, WsMessage,
     check_protocol_version,

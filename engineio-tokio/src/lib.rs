@@ -68,13 +68,13 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 /// The runtime-agnostic HTTP/WebSocket layer this crate builds on.
 pub use engineio_hyper;
 pub use engineio_hyper::server::{
-    Config, ConnectRequest, EngineIoLayer, EngineIoService, Handler, NotFound, OsSidGenerator,
-    PeerAddr, Rejection, ResponseBody, Socket,
+    Config, ConnectRequest, EngineIoLayer, EngineIoService, Handler, NodeSidGenerator, NotFound,
+    OsSidGenerator, PeerAddr, Rejection, ResponseBody, Socket,
 };
 pub use engineio_hyper::{Runtime, Timer};
 /// The protocol core.
 pub use engineio_proto as proto;
-pub use engineio_proto::{CloseReason, Message, SendError, Sid, Transport};
+pub use engineio_proto::{CloseReason, Message, NodeId, SendError, Sid, Transport};
 
 mod net;
 pub use net::{ClientStream, TlsConfig};

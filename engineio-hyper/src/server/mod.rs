@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use engineio_proto::server::{ConfigError, Server, ServerConfig, SidGenerator};
 use engineio_proto::static_files::StaticFiles;
-use engineio_proto::{Message, SendError, Sid};
+use engineio_proto::{Message, NodeId, SendError, Sid};
 
 pub use crate::arrival::ArrivalStamp;
 pub use conn::{ArrivedAt, TimedIo, UpgradeNotice, serve_connection, serve_connection_with};
@@ -96,6 +96,46 @@ impl SidGenerator for OsSidGenerator {
             panic!("the operating system's random source failed; cannot create session ids");
         }
         Sid::from_entropy(bytes)
+    }
+}
+
+/// Session ids that name this node (`<node>.<120 random bits>`, see
+/// [`Sid::routable`]), from the OS CSPRNG: what every node of a cluster uses, so that any
+/// node and the load balancer can tell a session's owner from its sid alone.
+///
+/// ```
+/// use engineio_hyper::proto::NodeId;
+/// use engineio_hyper::proto::server::SidGenerator;
+/// use engineio_hyper::server::NodeSidGenerator;
+///
+/// let sids = NodeSidGenerator::new("web-1".parse::<NodeId>()?);
+/// assert_eq!(sids.generate().node(), Some("web-1"));
+/// # Ok::<(), engineio_hyper::proto::InvalidNodeId>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct NodeSidGenerator {
+    node: NodeId,
+}
+
+impl NodeSidGenerator {
+    /// Ids for node `node`.
+    pub fn new(node: NodeId) -> Self {
+        NodeSidGenerator { node }
+    }
+
+    /// The node named in the ids.
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+}
+
+impl SidGenerator for NodeSidGenerator {
+    fn generate(&self) -> Sid {
+        let mut bytes = [0u8; 15];
+        if getrandom::fill(&mut bytes).is_err() {
+            panic!("the operating system's random source failed; cannot create session ids");
+        }
+        Sid::routable(&self.node, bytes)
     }
 }
 
