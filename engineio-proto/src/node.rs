@@ -116,6 +116,12 @@ impl FromStr for NodeId {
     }
 }
 
+impl std::borrow::Borrow<str> for NodeId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for NodeId {
     fn as_ref(&self) -> &str {
         self.as_str()
