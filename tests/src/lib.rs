@@ -9,6 +9,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod binding;
+pub mod cluster;
 pub mod fault_server;
 pub mod net;
 pub mod virtual_rt;

@@ -3,6 +3,7 @@
 
 mod conn;
 mod driver;
+mod forward;
 mod http_glue;
 mod service;
 mod socket;
@@ -19,6 +20,7 @@ use engineio_proto::{Message, NodeId, SendError, Sid};
 pub use crate::arrival::ArrivalStamp;
 pub use conn::{ArrivedAt, TimedIo, UpgradeNotice, serve_connection, serve_connection_with};
 pub use engineio_proto::server::Rejection;
+pub use forward::{FORWARDED_HEADER, SessionRouter};
 pub use http_glue::{PeerAddr, ResponseBody};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};
 pub use socket::{ConnectRequest, Handler, Socket};
@@ -153,6 +155,7 @@ pub(crate) struct Shared<H: Handler, R: Runtime> {
     /// Sessions that have not ended (the table also holds ended ones until they are
     /// released).
     pub(crate) live: AtomicUsize,
+    pub(crate) forwarder: forward::Forwarder,
 }
 
 impl<H: Handler, R: Runtime> Shared<H, R> {
@@ -228,6 +231,7 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
                 ws_config,
                 next_id: AtomicU64::new(1),
                 live: AtomicUsize::new(0),
+                forwarder: forward::Forwarder::default(),
             }),
         })
     }
@@ -294,6 +298,13 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
             crate::runtime::sleep_until(&self.shared.runtime, next).await;
         }
         self.count()
+    }
+
+    /// Forwards requests for sessions this node does not have to the node `router`
+    /// names (see [`SessionRouter`]; the cluster binding sets it). Returns false, and
+    /// changes nothing, when a router was already set.
+    pub fn set_router(&self, router: Arc<dyn SessionRouter>) -> bool {
+        self.shared.forwarder.set_router(router)
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.

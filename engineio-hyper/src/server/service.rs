@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::conn::{ArrivedAt, UpgradeNotice};
 use super::driver::{Driver, boxed_ws};
+use super::forward;
 use super::http_glue::{self, PeerAddr, ResponseBody};
 use super::socket::{ConnectRequest, Handler, Reply, SessionState, Socket, SocketShared};
 use super::{EngineIo, Shared};
@@ -135,7 +136,13 @@ where
         upgrade: None,
     };
     match routed {
-        Routed::Respond(r) => answer.respond(r),
+        Routed::Respond(r) => {
+            // A handshake refused because this node shuts down may go to a live one.
+            if let Some(address) = forward::handshake_address(&shared, &parts, &r) {
+                return Box::pin(forward::forward(shared, parts, body, peer, address, r)).await;
+            }
+            answer.respond(r)
+        }
         Routed::Handshake(handshake) => {
             let upgrade = Upgrade::take(&mut parts);
             drop(parts);
@@ -149,6 +156,13 @@ where
             .await
         }
         Routed::Session(request) => {
+            if let Some(address) = forward::owner_address(&shared, &request, &parts) {
+                let fallback = request.unknown_session();
+                return Box::pin(forward::forward(
+                    shared, parts, body, peer, address, fallback,
+                ))
+                .await;
+            }
             let upgrade = (request.kind() == SessionRequestKind::WebSocket)
                 .then(|| Upgrade::take(&mut parts))
                 .flatten();
