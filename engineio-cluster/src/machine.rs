@@ -338,6 +338,11 @@ pub struct Cluster {
     counters: Counters,
     rng: u64,
     left: bool,
+    /// When the bus came up, and when this node last heard its own shared messages back:
+    /// a subscription that stays silent for `node_timeout` is dead (a half-open
+    /// connection), even if publishing still works.
+    up_since: Instant,
+    last_echo: Option<Instant>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -393,6 +398,8 @@ impl Cluster {
             counters: Counters::default(),
             rng: incarnation ^ 0x9e37_79b9_7f4a_7c15,
             left: false,
+            up_since: now,
+            last_echo: None,
         })
     }
 
@@ -463,6 +470,8 @@ impl Cluster {
         };
         self.first_up = false;
         self.bus = Bus::Up;
+        self.up_since = now;
+        self.last_echo = None;
         // Nothing was heard while the bus was down: give every member a full timeout to be
         // heard again rather than dropping them all for our own outage.
         for m in self.members.values_mut() {
@@ -525,7 +534,9 @@ impl Cluster {
             }
         };
         if envelope.sender == self.node {
-            if envelope.incarnation != self.incarnation {
+            if envelope.incarnation == self.incarnation {
+                self.last_echo = Some(now);
+            } else {
                 self.actions
                     .push_back(Action::Event(ClusterEvent::DuplicateNodeId {
                         node: self.node.clone(),
@@ -575,6 +586,7 @@ impl Cluster {
             Bus::Connecting { deadline, .. } => consider(Some(deadline)),
             Bus::Up => {
                 consider(self.next_heartbeat);
+                consider(Some(self.echo_deadline()));
                 consider(
                     self.members
                         .values()
@@ -628,6 +640,14 @@ impl Cluster {
                 for node in expired {
                     self.counters.nodes_expired += 1;
                     self.node_down(&node, NodeDownReason::Expired);
+                }
+                if self.bus == Bus::Up && self.echo_deadline() <= now {
+                    self.actions.push_back(Action::Disconnect);
+                    let silent = self.config.node_timeout;
+                    self.handle_bus_error(
+                        now,
+                        format!("the subscription delivered nothing for {silent:?}, not even this node's own heartbeats"),
+                    );
                 }
             }
             _ => {}
@@ -719,6 +739,10 @@ impl Cluster {
     }
 
     // ------------------------------------------------------------------ internals
+
+    fn echo_deadline(&self) -> Instant {
+        self.last_echo.unwrap_or(self.up_since).max(self.up_since) + self.config.node_timeout
+    }
 
     fn remote_owner(&self, sid: &Sid) -> Result<NodeId, ClusterError> {
         match self.owner(sid) {

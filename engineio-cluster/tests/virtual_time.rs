@@ -20,6 +20,8 @@ struct Node {
     bus_ok: bool,
     /// A dead node is never driven again.
     alive: bool,
+    /// Its subscription delivers nothing (a half-open connection), publishing works.
+    deaf: bool,
     /// Whether the node answers requests (a frozen application).
     answers: bool,
     /// Sessions this node owns (what Execute acts on).
@@ -89,6 +91,7 @@ impl Net {
                 cluster,
                 bus_ok: true,
                 alive: true,
+                deaf: false,
                 answers: true,
                 sessions: (1..=3).map(|n| sid_of(name, n)).collect(),
                 delivered: Vec::new(),
@@ -176,7 +179,11 @@ impl Net {
             self.now = self.now.max(next);
             while self.wire.front().is_some_and(|w| w.0 <= self.now) {
                 let (_, channel, payload) = self.wire.pop_front().unwrap();
-                for node in self.nodes.values_mut().filter(|n| n.alive && n.bus_ok) {
+                for node in self
+                    .nodes
+                    .values_mut()
+                    .filter(|n| n.alive && n.bus_ok && !n.deaf)
+                {
                     if node.cluster.channels().contains(&channel.as_str()) {
                         node.cluster
                             .handle_bus_message(self.now, &channel, &payload);
@@ -712,4 +719,34 @@ fn garbage_on_the_channels_is_reported_and_ignored() {
             .any(|e| matches!(e, ClusterEvent::Undecodable { .. }))
     );
     assert_eq!(net.members("a"), ["b"]);
+}
+
+#[test]
+fn a_subscription_that_goes_silent_is_noticed_and_replaced() {
+    let mut net = Net::new(&["a", "b"]);
+    net.advance(Duration::from_secs(30));
+    assert!(
+        net.events("a")
+            .iter()
+            .all(|e| !matches!(e, ClusterEvent::BusDown { .. }))
+    );
+    let connects = net.nodes["a"].connects;
+    net.node("a").deaf = true;
+    net.advance(Duration::from_secs(11));
+    let events = net.events("a");
+    assert!(
+        events.iter().any(|e| matches!(e, ClusterEvent::BusDown { error, .. } if error.contains("delivered nothing"))),
+        "{events:?}"
+    );
+    assert!(net.nodes["a"].connects > connects);
+    assert!(net.nodes["a"].disconnects >= 1);
+    net.node("a").deaf = false;
+    net.advance(Duration::from_secs(30));
+    assert!(
+        net.events("a")
+            .iter()
+            .all(|e| !matches!(e, ClusterEvent::BusDown { .. }))
+    );
+    assert_eq!(net.members("a"), ["b"]);
+    assert_eq!(net.members("b"), ["a"]);
 }
