@@ -345,6 +345,51 @@ fn server_close_over_polling_is_not_followed_by_reconnection() {
 }
 
 #[test]
+fn server_shutdown_is_followed_by_reconnection_with_jitter_on_both_transports() {
+    for (name, config) in [("polling", polling_only()), ("websocket", websocket_only())] {
+        let mut p = Pair::new(
+            with_reconnect(config, ReconnectConfig::default()),
+            server_config(),
+        );
+        let sid = p.connect();
+        p.run_for(Duration::from_millis(10));
+        p.server_send(sid, "bye");
+        let now = p.now;
+        p.session(sid).shutdown(now);
+        let closed_at = p.now;
+        p.run_until(Duration::from_secs(5), |p| p.accepted.len() == 2);
+        assert_eq!(p.client_received(), ["bye"], "{name}");
+        assert_eq!(p.server_closed[&sid], CloseReason::ServerShutdown, "{name}");
+        let events = p.client_events();
+        let reason = events.iter().find_map(|e| match e {
+            ClientEvent::Disconnected(r) => Some(r.clone()),
+            _ => None,
+        });
+        let want = if name == "polling" {
+            // The close packet came marked as a shutdown.
+            CloseReason::ServerShutdown
+        } else {
+            // The WebSocket ended with 1001 and no close packet.
+            CloseReason::TransportClose
+        };
+        assert_eq!(reason, Some(want), "{name}");
+        let delay = events.iter().find_map(|e| match e {
+            ClientEvent::Reconnecting { delay, .. } => Some(*delay),
+            _ => None,
+        });
+        // The first retry waits initial_delay (1 s) with the 0.5 jitter: 0.5 s to 1.5 s,
+        // so that the clients of a drained server do not all come back at once.
+        let delay = delay.unwrap_or_else(|| panic!("{name}: no reconnection: {events:?}"));
+        assert!(
+            (Duration::from_millis(500)..=Duration::from_millis(1500)).contains(&delay),
+            "{name}: {delay:?}"
+        );
+        assert_eq!(p.accepted.len(), 2, "{name}: reconnected");
+        assert!(p.now - closed_at <= Duration::from_secs(2), "{name}");
+    }
+}
+
+#[test]
 fn server_close_over_websocket() {
     let mut p = Pair::new(websocket_only(), server_config());
     let sid = p.connect();

@@ -849,13 +849,54 @@ fn shutdown_uses_its_own_reason_and_code() {
     let mut h = Harness::new(config());
     let (ws, sid, _) = h.open_ws();
     let now = h.now;
+    h.send(sid, "last");
     h.session(sid).shutdown(now);
     h.drain();
+    // Queued messages go first; then the close code says it all: no close packet, which
+    // would tell clients not to reconnect.
+    assert_eq!(h.ws_recv_text(ws), ["4last"]);
     assert_eq!(
         h.ws_state(ws).closed,
         Some((CloseCode::GoingAway, "server shutting down"))
     );
     assert_eq!(h.closed[&sid], CloseReason::ServerShutdown);
+}
+
+#[test]
+fn shutdown_over_polling_marks_the_close_packet_as_a_shutdown() {
+    use engineio_proto::server::SHUTDOWN_HEADER;
+    let mut h = Harness::new(config());
+    // A parked GET carries the close at once.
+    let (sid, _) = h.open_polling();
+    let get = h.get(&Harness::poll_uri(sid));
+    let now = h.now;
+    h.session(sid).shutdown(now);
+    h.drain();
+    let r = h.response(get).unwrap();
+    assert_eq!(&r.body[..], b"1");
+    assert_eq!(r.headers[SHUTDOWN_HEADER], "shutdown");
+    assert_eq!(h.closed[&sid], CloseReason::ServerShutdown);
+    // Without a parked GET, the next one does.
+    let (sid, _) = h.open_polling();
+    let now = h.now;
+    h.send(sid, "queued");
+    h.session(sid).shutdown(now);
+    let get = h.get(&Harness::poll_uri(sid));
+    h.drain();
+    let r = h.response(get).unwrap();
+    assert_eq!(&r.body[..], b"4queued\x1e1");
+    assert_eq!(r.headers[SHUTDOWN_HEADER], "shutdown");
+    // A plain close is not marked.
+    let (sid, _) = h.open_polling();
+    let get = h.get(&Harness::poll_uri(sid));
+    h.close(sid);
+    h.drain();
+    assert!(
+        !h.response(get)
+            .unwrap()
+            .headers
+            .contains_key(SHUTDOWN_HEADER)
+    );
 }
 
 // ------------------------------------------------------------------ sending

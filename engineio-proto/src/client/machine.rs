@@ -1052,6 +1052,10 @@ impl Client {
             let _ = self.end(now, http_error("polling GET", &response), Some(id));
             return;
         }
+        let shutdown = response
+            .headers
+            .get(crate::server::SHUTDOWN_HEADER)
+            .is_some_and(|v| v == "shutdown");
         let packets = match decode_payload(response.body, limits(limit)) {
             Ok(p) => p,
             Err(e) => {
@@ -1061,6 +1065,8 @@ impl Client {
         };
         for packet in packets {
             let flow = match packet {
+                // The server is shutting down (not closing this session for good).
+                Ok(Packet::Close) if shutdown => self.end(now, CloseReason::ServerShutdown, None),
                 Ok(p) => self.on_packet(now, p, "in a polling response"),
                 Err(e) => self.end(now, CloseReason::ParseError(e.into()), None),
             };

@@ -942,7 +942,12 @@ impl Session {
         }
         match self.state {
             State::WebSocket { ws } => {
-                self.outbox.push_back(Packet::Close);
+                // A shutdown is said with the close code (1001, going away) and no close
+                // packet, as Node's server closes every WebSocket: clients take it for a
+                // lost transport and reconnect, where a close packet means "do not".
+                if reason != CloseReason::ServerShutdown {
+                    self.outbox.push_back(Packet::Close);
+                }
                 while let Some(p) = self.outbox.pop_front() {
                     let message = if self.b64 {
                         p.to_ws_base64()
@@ -1160,6 +1165,9 @@ impl Session {
         }
         let mut response = Response::payload(enc.finish());
         cors.apply(&mut response.headers);
+        if closes && self.closing == Some(CloseReason::ServerShutdown) {
+            mark_shutdown(&mut response);
+        }
         self.respond(id, response);
         closes
     }
@@ -1201,7 +1209,11 @@ impl Session {
                     } else {
                         Packet::Close
                     };
-                    self.respond(id, payload_response(&cors, &[packet]));
+                    let mut response = payload_response(&cors, &[packet]);
+                    if reason == CloseReason::ServerShutdown {
+                        mark_shutdown(&mut response);
+                    }
+                    self.respond(id, response);
                     get_answered = true;
                 }
                 if let Some(u) = upgrade {
@@ -1280,6 +1292,18 @@ fn close_code(reason: &CloseReason) -> (CloseCode, &'static str) {
         CloseReason::WriteTimeout => (CloseCode::Normal, "write timeout"),
         _ => (CloseCode::Normal, ""),
     }
+}
+
+/// The header a polling answer carrying the close packet of a server shutdown has
+/// (`x-engineio-close: shutdown`): a close packet alone cannot tell a shutdown (reconnect)
+/// from the application closing the session (do not). Other clients ignore it.
+pub const SHUTDOWN_HEADER: &str = "x-engineio-close";
+
+fn mark_shutdown(response: &mut Response) {
+    response.headers.insert(
+        http::HeaderName::from_static(SHUTDOWN_HEADER),
+        http::HeaderValue::from_static("shutdown"),
+    );
 }
 
 fn payload_response(cors: &Cors, packets: &[Packet]) -> Response {
