@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -71,6 +72,8 @@ pub trait SessionRouter: Send + Sync + 'static {
 pub(crate) struct Forwarder {
     router: OnceLock<Arc<dyn SessionRouter>>,
     idle: Mutex<Vec<(String, Sender)>>,
+    pub(crate) forwarded: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 impl Default for Forwarder {
@@ -78,6 +81,8 @@ impl Default for Forwarder {
         Forwarder {
             router: OnceLock::new(),
             idle: Mutex::new(Vec::new()),
+            forwarded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         }
     }
 }
@@ -203,8 +208,12 @@ where
         }
     };
     match result {
-        Ok(response) => response,
+        Ok(response) => {
+            shared.forwarder.forwarded.fetch_add(1, Ordering::Relaxed);
+            response
+        }
         Err(e) => {
+            shared.forwarder.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(owner = %address, error = %e, "forwarding to the session's owner failed");
             http_glue::to_http(fallback, None, None)
         }

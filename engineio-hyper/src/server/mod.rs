@@ -307,6 +307,16 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
         self.shared.forwarder.set_router(router)
     }
 
+    /// Requests forwarded to their session's owner so far, and forwards that failed (the
+    /// owner could not be reached; the client was told the session is unknown).
+    pub fn forwarded(&self) -> (u64, u64) {
+        let f = &self.shared.forwarder;
+        (
+            f.forwarded.load(Ordering::Relaxed),
+            f.failed.load(Ordering::Relaxed),
+        )
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.server.is_shutting_down()
