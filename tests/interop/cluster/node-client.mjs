@@ -53,7 +53,7 @@ function open() {
     let detail = reason;
     if (d && d.description !== undefined) detail += ` (${typeof d.description === "number" ? "HTTP " + d.description : String(d.description && d.description.message || d.description)})`;
     if (d && d.context && typeof d.context.code === "number") detail += ` close code ${d.context.code}`;
-    c.closed = { reason: detail, at: elapsed() };
+    c.closed = { reason: detail, at: elapsed(), epoch_ms: Date.now() };
     notify();
   });
   c.until = (cond, ms) => new Promise((resolve) => {
@@ -120,8 +120,8 @@ async function listen() {
   }
   out({ ready: conns.filter((c) => c.opened).map((c) => c.sid), errors });
   const done = () => conns.every((c) => c.closed || c.messages.includes("__done__"));
-  await conns[0].until(done, a.seconds * 1000);
-  await Promise.all(conns.map((c) => c.until(done, 0)));
+  const deadline = Date.now() + a.seconds * 1000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const received = {};
   for (const c of conns) if (c.sid) received[c.sid] = c.messages;
   for (const c of conns) c.socket.close();
@@ -146,7 +146,7 @@ async function soak() {
       s.echoed++;
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (c.closed) s.closed = { reason: c.closed.reason, at_ms: c.closed.at };
+    if (c.closed) s.closed = { reason: c.closed.reason, at_ms: c.closed.at, epoch_ms: c.closed.epoch_ms };
     else c.socket.close();
   }
   out({ result: { sessions, errors } });

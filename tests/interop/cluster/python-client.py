@@ -57,7 +57,8 @@ class Conn:
     def _on_disconnect(self, reason=None):
         with self.cond:
             if self.closed is None:
-                self.closed = {"reason": str(reason), "at_ms": elapsed()}
+                self.closed = {"reason": str(reason), "at_ms": elapsed(),
+                               "epoch_ms": int(time.time() * 1000)}
             self.cond.notify_all()
 
     def until(self, pred, ms):
