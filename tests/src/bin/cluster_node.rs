@@ -98,7 +98,8 @@ struct Admin<R: Runtime> {
     cluster: ClusterNode<Echo, R>,
     events: Mutex<Vec<(u128, ClusterEvent)>>,
     started: Instant,
-    exit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Set once a drain finished: the process then exits (after the accept loop stopped).
+    drained: std::sync::atomic::AtomicBool,
 }
 
 fn json(value: serde_json::Value) -> http::Response<ResponseBody> {
@@ -226,9 +227,8 @@ impl<R: Runtime> Admin<R> {
             "ms": started.elapsed().as_millis() as u64,
         });
         eprintln!("drained: {v}");
-        if let Some(exit) = self.exit.lock().unwrap().take() {
-            exit();
-        }
+        self.drained
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         v
     }
 }
@@ -287,13 +287,7 @@ fn start<R: Runtime>(runtime: R, node: NodeId, port: u16, redis: &str) -> Arc<Ad
         cluster,
         events: Mutex::new(Vec::new()),
         started: Instant::now(),
-        exit: Mutex::new(Some(Box::new(|| {
-            // Let the drain's answer reach the client, then go.
-            std::thread::spawn(|| {
-                std::thread::sleep(Duration::from_millis(200));
-                std::process::exit(0);
-            });
-        }))),
+        drained: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
@@ -339,7 +333,10 @@ fn main() -> std::io::Result<()> {
                 loop {
                     let accepted = tokio::select! {
                         a = listener.accept() => a?,
-                        _ = until_shutdown(admin.cluster.engine(), engineio_tokio::Tokio) => return Ok(()),
+                        _ = until_shutdown(admin.cluster.engine(), engineio_tokio::Tokio) => {
+                            until_drained(&admin, engineio_tokio::Tokio).await;
+                            return Ok(());
+                        }
                     };
                     let (stream, peer) = accepted;
                     let _ = stream.set_nodelay(true);
@@ -389,6 +386,7 @@ fn main() -> std::io::Result<()> {
                     })
                     .await;
                     let Some(accepted) = accepted else {
+                        until_drained(&admin, engineio_smol::Smol).await;
                         return Ok(());
                     };
                     let (stream, peer) = accepted?;
@@ -414,6 +412,19 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2)
         }
     }
+}
+
+/// Waits (bounded) until the drain finished, so that the goodbye is published before the
+/// process exits.
+async fn until_drained<R: Runtime>(admin: &Admin<R>, runtime: R) {
+    let deadline = runtime.now() + admin.cluster.engine().config().shutdown_timeout + Duration::from_secs(5);
+    while !admin.drained.load(std::sync::atomic::Ordering::SeqCst) && runtime.now() < deadline {
+        let mut timer = runtime.timer(runtime.now() + Duration::from_millis(20));
+        std::future::poll_fn(|cx| engineio_hyper::Timer::poll_expired(&mut timer, cx)).await;
+    }
+    // Let the drain's HTTP answer (when it came from /_cluster/drain) reach its client.
+    let mut timer = runtime.timer(runtime.now() + Duration::from_millis(100));
+    std::future::poll_fn(|cx| engineio_hyper::Timer::poll_expired(&mut timer, cx)).await;
 }
 
 /// Resolves once the engine is shutting down (the drain started): the accept loop stops,
