@@ -6,10 +6,12 @@
 # Stages: formatting, clippy (warnings are errors), rustdoc (warnings are errors), the
 # workspace's unit, property and integration tests, doctests, a bounded fuzz run of every
 # fuzz target, the interop matrix against the real peers (Node engine.io and
-# engine.io-client, python-engineio, Chromium), and the eio command-line tool against
-# those peers and behind nginx. Everything it needs is installed by the stages themselves
-# (cargo-fuzz; npm and pip packages into local folders; Debian's chromium and nginx).
-# It prints a summary table and exits non-zero if any stage failed.
+# engine.io-client, python-engineio, Chromium), the eio command-line tool against those
+# peers and behind nginx, and the cluster (redis-server, nginx, HAProxy, three nodes,
+# every client through the balancers). Everything it needs is installed by the stages
+# themselves (cargo-fuzz; npm and pip packages into local folders; Debian's chromium,
+# nginx, redis-server, haproxy). It prints a summary table and exits non-zero if any
+# stage failed.
 #
 # Environment: FUZZ_SECONDS (per fuzz target, default 30).
 set -uo pipefail
@@ -50,6 +52,7 @@ stage "doctests" cargo test --workspace --doc
 stage "fuzz targets (build + ${FUZZ_SECONDS:-30}s each)" scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 stage "interop with Node, python-engineio, Chromium" scripts/interop.sh
 stage "eio CLI: connect, doctor (nginx setups), bench" scripts/cli.sh
+stage "cluster: Redis, nginx, HAProxy, three nodes" scripts/cluster.sh
 
 echo
 echo "================ summary"

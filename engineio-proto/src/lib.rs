@@ -74,6 +74,7 @@ mod close;
 mod close_code;
 mod error;
 mod exchange;
+mod forwarded;
 mod handshake;
 mod node;
 mod packet;
@@ -89,6 +90,7 @@ mod utf8;
 pub use close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFailure, WsViolation};
 pub use close_code::CloseCode;
 pub use exchange::{RequestId, Response};
+pub use forwarded::{InvalidProxy, TrustedProxies};
 pub use transport_error::{IoError, TransportError};
 
 pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};

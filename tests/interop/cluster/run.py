@@ -186,7 +186,9 @@ class Cluster:
     def start_node(self, name, runtime):
         self.procs.start(name, [os.path.join(BIN, "cluster_node"), "--runtime", runtime,
                                 "--node", name, "--port", str(self.ports[name]),
-                                "--redis", f"redis://127.0.0.1:{self.redis_port}/"],
+                                "--redis", f"redis://127.0.0.1:{self.redis_port}/",
+                                # The balancers run here: trust their X-Forwarded-For.
+                                "--trusted-proxies", "127.0.0.1"],
                          env={"RUST_LOG": "warn"})
 
     def wait_cluster(self, names, timeout=15.0):
@@ -667,7 +669,25 @@ def scenario_tls(c, procs, res):
                       f"nodes {r.get('nodes')}, errors {r.get('errors')}")
 
 
+def scenario_forwarded_for(c, procs, res):
+    """X-Forwarded-For reaches the nodes through each balancer, and a node that trusts the
+    balancer takes the client's address from it."""
+    for lb in ("nginx-sid", "nginx-rr", "haproxy"):
+        req = urllib.request.Request(f"{c.url(lb)}/engine.io/?EIO=4&transport=polling",
+                                     headers={"X-Forwarded-For": "198.51.100.7"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            body = r.read()
+        sid = json.loads(body[1:].split(b"\x1e")[0])["sid"]
+        node = sid.split(".")[0]
+        seen = admin(c.ports[node], "GET", "state").get("last_client_ip")
+        # The chain the node got: "198.51.100.7, 127.0.0.1" (the balancer appended the
+        # connection it got); 127.0.0.1 is trusted, so the client is the entry before it.
+        res.check("xff", f"{lb}: the node sees the client address the trusted chain gives",
+                  seen == "198.51.100.7", f"{node} saw {seen}")
+
+
 SCENARIOS = {
+    "xff": scenario_forwarded_for,
     "spread": scenario_spread,
     "browser": scenario_browser,
     "once": scenario_once,

@@ -34,16 +34,25 @@ use engineio_hyper::server::{
 };
 use engineio_proto::server::AllowedOrigins;
 use engineio_proto::static_files::StaticFiles;
-use engineio_proto::{Message, NodeId, Sid};
+use engineio_proto::{Message, NodeId, Sid, TrustedProxies};
 use engineio_redis::{ClusterNode, RedisBus};
 use http_body_util::{BodyExt, Full};
 
 struct Echo;
 
+/// The proxies whose X-Forwarded-For this node believes (`--trusted-proxies`), and the
+/// client address of the last handshake, for the admin state.
+static TRUSTED: std::sync::OnceLock<TrustedProxies> = std::sync::OnceLock::new();
+static LAST_CLIENT: Mutex<Option<String>> = Mutex::new(None);
+
 impl Handler for Echo {
     type Data = ();
 
-    async fn on_connect(&self, _request: &ConnectRequest<'_>) -> Result<(), Rejection> {
+    async fn on_connect(&self, request: &ConnectRequest<'_>) -> Result<(), Rejection> {
+        if let (Some(peer), Some(trusted)) = (request.peer_addr(), TRUSTED.get()) {
+            let ip = trusted.client_ip(peer, request.headers());
+            *LAST_CLIENT.lock().unwrap() = Some(ip.to_string());
+        }
         Ok(())
     }
 
@@ -164,6 +173,7 @@ impl<R: Runtime> Admin<R> {
                     "bus_up": c.is_bus_up(),
                     "members": c.members().iter().map(|(n, a)| json!({"node": n.as_str(), "address": a})).collect::<Vec<_>>(),
                     "sessions": c.engine().count(),
+                    "last_client_ip": *LAST_CLIENT.lock().unwrap(),
                     "forwarded": forwarded,
                     "forward_failed": forward_failed,
                     "counters": {
@@ -305,6 +315,16 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2)
         }
     };
+    let trusted = arg("--trusted-proxies").unwrap_or_default();
+    match trusted.parse::<TrustedProxies>() {
+        Ok(t) => {
+            let _ = TRUSTED.set(t);
+        }
+        Err(e) => {
+            eprintln!("--trusted-proxies: {e}");
+            std::process::exit(2)
+        }
+    }
     let port: u16 = arg("--port").and_then(|p| p.parse().ok()).unwrap_or(3000);
     let redis = arg("--redis").unwrap_or_else(|| "redis://127.0.0.1:6379/".into());
     let runtime = arg("--runtime").unwrap_or_else(|| "tokio".into());
@@ -380,11 +400,12 @@ fn main() -> std::io::Result<()> {
                 let listener = smol::net::TcpListener::bind(addr).await?;
                 eprintln!("cluster node {} (smol) on {addr}", admin.cluster.node());
                 loop {
-                    let accepted = smol::future::or(async { Some(listener.accept().await) }, async {
-                        until_shutdown(admin.cluster.engine(), engineio_smol::Smol).await;
-                        None
-                    })
-                    .await;
+                    let accepted =
+                        smol::future::or(async { Some(listener.accept().await) }, async {
+                            until_shutdown(admin.cluster.engine(), engineio_smol::Smol).await;
+                            None
+                        })
+                        .await;
                     let Some(accepted) = accepted else {
                         until_drained(&admin, engineio_smol::Smol).await;
                         return Ok(());
@@ -417,7 +438,8 @@ fn main() -> std::io::Result<()> {
 /// Waits (bounded) until the drain finished, so that the goodbye is published before the
 /// process exits.
 async fn until_drained<R: Runtime>(admin: &Admin<R>, runtime: R) {
-    let deadline = runtime.now() + admin.cluster.engine().config().shutdown_timeout + Duration::from_secs(5);
+    let deadline =
+        runtime.now() + admin.cluster.engine().config().shutdown_timeout + Duration::from_secs(5);
     while !admin.drained.load(std::sync::atomic::Ordering::SeqCst) && runtime.now() < deadline {
         let mut timer = runtime.timer(runtime.now() + Duration::from_millis(20));
         std::future::poll_fn(|cx| engineio_hyper::Timer::poll_expired(&mut timer, cx)).await;
