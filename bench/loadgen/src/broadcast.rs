@@ -157,7 +157,7 @@ pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
     let deadline = Instant::now() + duration;
     while rounds < max_rounds.saturating_add(warmup_rounds) && Instant::now() < deadline {
         if rounds == warmup_rounds {
-            cpu = Some(CpuMeter::start(args.server_pid()?));
+            cpu = Some(CpuMeter::start_all(&args.server_pids()?));
         }
         for _ in 0..shared.control_pings.swap(0, Ordering::Relaxed) {
             let _ = control_tx.write_all(&shared.pong).await;

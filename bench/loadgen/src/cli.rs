@@ -15,6 +15,7 @@ pub(crate) const COMMON: &[&str] = &[
     "port",
     "path",
     "server-pid",
+    "server-pids",
     "label",
     "threads",
     "hard-timeout",
@@ -102,6 +103,21 @@ impl Args {
             None => Ok(None),
             Some(_) => self.get("server-pid", 0u32).map(Some),
         }
+    }
+
+    /// The processes whose CPU counts as the server's: `--server-pid` and the
+    /// comma-separated `--server-pids` (the nodes of a cluster and its balancer).
+    pub(crate) fn server_pids(&self) -> Result<Vec<u32>, String> {
+        let mut pids: Vec<u32> = self.server_pid()?.into_iter().collect();
+        if let Some(list) = self.values.get("server-pids") {
+            for p in list.split(',').filter(|p| !p.is_empty()) {
+                pids.push(
+                    p.parse()
+                        .map_err(|_| format!("--server-pids: cannot parse {p:?}"))?,
+                );
+            }
+        }
+        Ok(pids)
     }
 
     /// `--label`, for the RESULT line (spaces replaced so the line stays `key=value`).

@@ -108,7 +108,7 @@ pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
         .map(|(s, rb)| tokio::spawn(client(s, rb, Arc::clone(&plan))))
         .collect();
     tokio::time::sleep_until(run.from.into()).await;
-    let cpu = CpuMeter::start(args.server_pid()?);
+    let cpu = CpuMeter::start_all(&args.server_pids()?);
     tokio::time::sleep_until(run.until.into()).await;
     let usage = cpu.stop();
     let mut total = Stats::default();

@@ -13,7 +13,8 @@
 //! eio-bench broadcast [--clients 1000] [--size 32] [--window 1] [--duration 5]
 //!                     [--rounds N] [--warmup-rounds 5]
 //! common:             [--host 127.0.0.1] [--port 3000] [--path /engine.io/]
-//!                     [--server-pid PID] [--label NAME] [--threads 1] [--hard-timeout S]
+//!                     [--server-pid PID] [--server-pids PID,PID..] [--label NAME]
+//!                     [--threads 1] [--hard-timeout S]
 //! ```
 //!
 //! `--batch` is how many free slots of the window trigger a refill: the window size (the
@@ -24,7 +25,8 @@
 //! bench --allow-remote` can lift that for a server the user runs); measured phases are
 //! capped at 120 s and the process exits on its own after `--hard-timeout` seconds (default
 //! 300, at most 600) whatever happens. Server CPU and memory come from `/proc/PID/stat`
-//! and `/proc/PID/status` of `--server-pid`.
+//! and `/proc/PID/status` of `--server-pid`; `--server-pids` adds the CPU of more
+//! processes (the nodes of a cluster and its balancer).
 //!
 //! Every mode needs a server that echoes each message back (`broadcast` also needs the
 //! `__broadcast__<payload>` contract of `bench/README.md`), as the benchmark servers, the

@@ -130,6 +130,16 @@ fn process_ticks(pid: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The summed ticks of `pids` (`None` if there are none or one cannot be read).
+fn ticks_of(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|p| process_ticks(&p.to_string()))
+        .sum::<Option<u64>>()
+}
+
 /// Busy ticks of the whole machine (all CPUs), from `/proc/stat`.
 fn machine_busy_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -193,7 +203,7 @@ impl CpuUsage {
 /// CPU time snapshots at the start of a measurement window.
 #[derive(Debug)]
 pub(crate) struct CpuMeter {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     server: Option<u64>,
     me: Option<u64>,
     machine: Option<u64>,
@@ -203,9 +213,15 @@ pub(crate) struct CpuMeter {
 impl CpuMeter {
     /// Starts measuring (the server's process only if `pid` is given).
     pub(crate) fn start(pid: Option<u32>) -> CpuMeter {
+        Self::start_all(pid.as_slice())
+    }
+
+    /// Starts measuring a server made of several processes (the nodes of a cluster, a
+    /// balancer): their CPU is added up.
+    pub(crate) fn start_all(pids: &[u32]) -> CpuMeter {
         CpuMeter {
-            pid,
-            server: pid.and_then(|p| process_ticks(&p.to_string())),
+            pids: pids.to_vec(),
+            server: ticks_of(pids),
             me: process_ticks("self"),
             machine: machine_busy_ticks(),
             start: Instant::now(),
@@ -219,10 +235,7 @@ impl CpuMeter {
             (Some(a), Some(b)) => b.saturating_sub(a) as f64 / TICKS_PER_SECOND,
             _ => f64::NAN,
         };
-        let server_seconds = ticks(
-            self.server,
-            self.pid.and_then(|p| process_ticks(&p.to_string())),
-        );
+        let server_seconds = ticks(self.server, ticks_of(&self.pids));
         let me_seconds = ticks(self.me, process_ticks("self"));
         let machine_seconds = ticks(self.machine, machine_busy_ticks());
         let known = me_seconds

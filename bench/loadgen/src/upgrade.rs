@@ -68,7 +68,7 @@ pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
         .map(|_| tokio::spawn(client(Arc::clone(&plan))))
         .collect();
     tokio::time::sleep_until(run.from.into()).await;
-    let cpu = CpuMeter::start(args.server_pid()?);
+    let cpu = CpuMeter::start_all(&args.server_pids()?);
     tokio::time::sleep_until(run.until.into()).await;
     let usage = cpu.stop();
     let mut total = ClientStats::default();
