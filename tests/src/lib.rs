@@ -4,6 +4,7 @@
 //!   sockets, the same test bodies instantiated once per binding.
 //! - `tests/client_faults.rs`: our client (both runtimes) against the misbehaving server
 //!   of [`fault_server`]; `tests/ws_resets.rs`: how both servers report a WebSocket's end.
+//! - `tests/cluster.rs`: cluster nodes (tokio and smol) on a real redis-server.
 //! - `tests/interop.rs`: the real peers (Node engine.io / engine.io-client,
 //!   python-engineio, Chromium) through `tests/interop/run.py`.
 #![allow(clippy::disallowed_methods)]
@@ -18,6 +19,11 @@ pub mod virtual_rt;
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The deployment guide's examples, compiled as doctests.
+#[doc = include_str!("../../docs/deployment.md")]
+#[cfg(doctest)]
+pub struct DeploymentDoctests;
 
 /// The getting-started guide's examples, compiled as doctests.
 #[doc = include_str!("../../docs/getting-started.md")]
