@@ -36,9 +36,8 @@ impl Handler for Echo {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn config() -> Config {
     let mut c = Config::default();
@@ -196,7 +195,12 @@ async fn main() {
         }
     }
     let cluster_count = Arc::new(AtomicU64::new(0));
-    readers(&[a_addr, b_addr, c_addr], clients, Arc::clone(&cluster_count)).await;
+    readers(
+        &[a_addr, b_addr, c_addr],
+        clients,
+        Arc::clone(&cluster_count),
+    )
+    .await;
     let solo_count = Arc::new(AtomicU64::new(0));
     readers(&[solo_addr], clients * 3, Arc::clone(&solo_count)).await;
     // The two latency clients of a and b get the broadcasts too, uncounted.
@@ -245,7 +249,9 @@ async fn main() {
     };
     let cr = median(&mut cluster_rates);
     let sr = median(&mut solo_rates);
-    println!("RESULT bench=broadcast_3_nodes_redis deliveries_per_s={cr:.0} rounds={cluster_rates:?}");
+    println!(
+        "RESULT bench=broadcast_3_nodes_redis deliveries_per_s={cr:.0} rounds={cluster_rates:?}"
+    );
     println!("RESULT bench=broadcast_1_node deliveries_per_s={sr:.0} rounds={solo_rates:?}");
 
     // 3. a polling round trip (POST a message, GET its echo) on a session of b, sent to b
@@ -256,12 +262,16 @@ async fn main() {
         .await;
     let v: serde_json::Value = serde_json::from_slice(&open[1..]).expect("json");
     let sid = v["sid"].as_str().expect("sid").to_owned();
-    let path: &'static str = Box::leak(format!("/engine.io/?EIO=4&transport=polling&sid={sid}").into_boxed_str());
+    let path: &'static str =
+        Box::leak(format!("/engine.io/?EIO=4&transport=polling&sid={sid}").into_boxed_str());
     let mut via_a = Http::connect(a_addr).await;
     let mut direct = Vec::new();
     let mut forwarded = Vec::new();
     for _ in 0..rounds {
-        for (conn, out) in [(&mut direct_conn, &mut direct), (&mut via_a, &mut forwarded)] {
+        for (conn, out) in [
+            (&mut direct_conn, &mut direct),
+            (&mut via_a, &mut forwarded),
+        ] {
             for _ in 0..1000 {
                 let t = Instant::now();
                 let ok = conn.request("POST", path, b"4round-trip").await;
@@ -279,15 +289,27 @@ async fn main() {
     println!();
     println!("| figure | one node / direct | cluster over Redis / forwarded | ratio |");
     println!("|---|---|---|---|");
-    println!("| `send` latency p50 | {l50:.0} µs | {r50:.0} µs | {:.1}x |", r50 / l50);
-    println!("| `send` latency p99 | {l99:.0} µs | {r99:.0} µs | {:.1}x |", r99 / l99);
+    println!(
+        "| `send` latency p50 | {l50:.0} µs | {r50:.0} µs | {:.1}x |",
+        r50 / l50
+    );
+    println!(
+        "| `send` latency p99 | {l99:.0} µs | {r99:.0} µs | {:.1}x |",
+        r99 / l99
+    );
     println!(
         "| broadcast deliveries/s ({} sessions) | {sr:.0} | {cr:.0} | {:.2}x |",
         solo_sessions,
         cr / sr
     );
-    println!("| polling round trip p50 | {d50:.0} µs | {f50:.0} µs | +{:.0} µs |", f50 - d50);
-    println!("| polling round trip p99 | {d99:.0} µs | {f99:.0} µs | +{:.0} µs |", f99 - d99);
+    println!(
+        "| polling round trip p50 | {d50:.0} µs | {f50:.0} µs | +{:.0} µs |",
+        f50 - d50
+    );
+    println!(
+        "| polling round trip p99 | {d99:.0} µs | {f99:.0} µs | +{:.0} µs |",
+        f99 - d99
+    );
     println!("({fw} requests forwarded by a; {rounds} alternating rounds)");
     let _ = (c, b);
 }
