@@ -1300,6 +1300,52 @@ fn open_polling_client(now: Instant) -> (Client, RequestId) {
 }
 
 #[test]
+fn a_close_packet_marked_as_a_shutdown_or_timeout_is_followed_by_reconnection() {
+    use engineio_proto::server::CLOSE_HEADER;
+    let now = Instant::now();
+    type Check = fn(&CloseReason) -> bool;
+    let cases: &[(Option<&str>, Check, bool)] = &[
+        (
+            Some("shutdown"),
+            |r| *r == CloseReason::ServerShutdown,
+            true,
+        ),
+        (
+            Some("ping timeout"),
+            |r| *r == CloseReason::PingTimeout,
+            true,
+        ),
+        (Some("write timeout"), |r| *r == CloseReason::WriteTimeout, true),
+        (
+            Some("parse error"),
+            |r| matches!(r, CloseReason::TransportError(_)),
+            true,
+        ),
+        // Unmarked: the application closed the session for good.
+        (None, |r| *r == CloseReason::ServerClose, false),
+    ];
+    for (value, check, reconnects) in cases {
+        let (mut client, get) = open_polling_client(now);
+        let mut headers = http::HeaderMap::new();
+        if let Some(v) = value {
+            headers.insert(CLOSE_HEADER, v.parse().unwrap());
+        }
+        client.handle_response(
+            now,
+            get,
+            Ok(Response {
+                status: StatusCode::OK,
+                headers,
+                body: Bytes::from_static(b"1"),
+            }),
+        );
+        let reason = client.last_close_reason().cloned().unwrap();
+        assert!(check(&reason), "{value:?}: {reason:?}");
+        assert_eq!(client.is_reconnecting(), *reconnects, "{value:?}");
+    }
+}
+
+#[test]
 fn bad_server_answers_end_the_session_with_typed_reasons() {
     let now = Instant::now();
     type Check = fn(&CloseReason) -> bool;

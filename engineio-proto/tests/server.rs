@@ -864,7 +864,7 @@ fn shutdown_uses_its_own_reason_and_code() {
 
 #[test]
 fn shutdown_over_polling_marks_the_close_packet_as_a_shutdown() {
-    use engineio_proto::server::SHUTDOWN_HEADER;
+    use engineio_proto::server::CLOSE_HEADER;
     let mut h = Harness::new(config());
     // A parked GET carries the close at once.
     let (sid, _) = h.open_polling();
@@ -874,7 +874,7 @@ fn shutdown_over_polling_marks_the_close_packet_as_a_shutdown() {
     h.drain();
     let r = h.response(get).unwrap();
     assert_eq!(&r.body[..], b"1");
-    assert_eq!(r.headers[SHUTDOWN_HEADER], "shutdown");
+    assert_eq!(r.headers[CLOSE_HEADER], "shutdown");
     assert_eq!(h.closed[&sid], CloseReason::ServerShutdown);
     // Without a parked GET, the next one does.
     let (sid, _) = h.open_polling();
@@ -885,18 +885,26 @@ fn shutdown_over_polling_marks_the_close_packet_as_a_shutdown() {
     h.drain();
     let r = h.response(get).unwrap();
     assert_eq!(&r.body[..], b"4queued\x1e1");
-    assert_eq!(r.headers[SHUTDOWN_HEADER], "shutdown");
+    assert_eq!(r.headers[CLOSE_HEADER], "shutdown");
+    // A ping timeout is marked too: the client should come back.
+    let (sid, _) = h.open_polling();
+    let get = h.get(&Harness::poll_uri(sid));
+    h.advance(Duration::from_secs(26));
+    let r = h.response(get).unwrap();
+    assert_eq!(&r.body[..], b"2");
+    let get = h.get(&Harness::poll_uri(sid));
+    h.advance(Duration::from_secs(21));
+    h.drain();
+    let r = h.response(get).unwrap();
+    assert_eq!(&r.body[..], b"1");
+    assert_eq!(r.headers[CLOSE_HEADER], "ping timeout");
+    assert_eq!(h.closed[&sid], CloseReason::PingTimeout);
     // A plain close is not marked.
     let (sid, _) = h.open_polling();
     let get = h.get(&Harness::poll_uri(sid));
     h.close(sid);
     h.drain();
-    assert!(
-        !h.response(get)
-            .unwrap()
-            .headers
-            .contains_key(SHUTDOWN_HEADER)
-    );
+    assert!(!h.response(get).unwrap().headers.contains_key(CLOSE_HEADER));
 }
 
 // ------------------------------------------------------------------ sending

@@ -1052,10 +1052,20 @@ impl Client {
             let _ = self.end(now, http_error("polling GET", &response), Some(id));
             return;
         }
-        let shutdown = response
+        // Why the server ends the session, when the close packet in this answer is not
+        // the application's decision (a shutdown, a timeout): then reconnect.
+        let server_end = response
             .headers
-            .get(crate::server::SHUTDOWN_HEADER)
-            .is_some_and(|v| v == "shutdown");
+            .get(crate::server::CLOSE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| match v {
+                "shutdown" => CloseReason::ServerShutdown,
+                "ping timeout" => CloseReason::PingTimeout,
+                "write timeout" => CloseReason::WriteTimeout,
+                _ => CloseReason::TransportError(crate::TransportError::Aborted(
+                    "the server ended the session after an error on its side",
+                )),
+            });
         let packets = match decode_payload(response.body, limits(limit)) {
             Ok(p) => p,
             Err(e) => {
@@ -1065,8 +1075,10 @@ impl Client {
         };
         for packet in packets {
             let flow = match packet {
-                // The server is shutting down (not closing this session for good).
-                Ok(Packet::Close) if shutdown => self.end(now, CloseReason::ServerShutdown, None),
+                Ok(Packet::Close) if server_end.is_some() => {
+                    let reason = server_end.clone().unwrap_or(CloseReason::ServerClose);
+                    self.end(now, reason, None)
+                }
                 Ok(p) => self.on_packet(now, p, "in a polling response"),
                 Err(e) => self.end(now, CloseReason::ParseError(e.into()), None),
             };

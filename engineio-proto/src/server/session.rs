@@ -1165,8 +1165,8 @@ impl Session {
         }
         let mut response = Response::payload(enc.finish());
         cors.apply(&mut response.headers);
-        if closes && self.closing == Some(CloseReason::ServerShutdown) {
-            mark_shutdown(&mut response);
+        if closes && let Some(reason) = &self.closing {
+            mark_close(&mut response, reason);
         }
         self.respond(id, response);
         closes
@@ -1210,9 +1210,7 @@ impl Session {
                         Packet::Close
                     };
                     let mut response = payload_response(&cors, &[packet]);
-                    if reason == CloseReason::ServerShutdown {
-                        mark_shutdown(&mut response);
-                    }
+                    mark_close(&mut response, &reason);
                     self.respond(id, response);
                     get_answered = true;
                 }
@@ -1294,16 +1292,35 @@ fn close_code(reason: &CloseReason) -> (CloseCode, &'static str) {
     }
 }
 
-/// The header a polling answer carrying the close packet of a server shutdown has
-/// (`x-engineio-close: shutdown`): a close packet alone cannot tell a shutdown (reconnect)
-/// from the application closing the session (do not). Other clients ignore it.
-pub const SHUTDOWN_HEADER: &str = "x-engineio-close";
+/// The header a polling answer carrying a close packet has when the session did not end
+/// by the application's decision (`x-engineio-close: shutdown`, `ping timeout`...): a
+/// close packet alone cannot tell "closed for good, do not reconnect" (the application
+/// called `close`) from a shutdown or a timeout, after which a client should reconnect.
+/// Over WebSocket those ends send no close packet, only the close code. Other clients
+/// ignore the header.
+pub const CLOSE_HEADER: &str = "x-engineio-close";
 
-fn mark_shutdown(response: &mut Response) {
-    response.headers.insert(
-        http::HeaderName::from_static(SHUTDOWN_HEADER),
-        http::HeaderValue::from_static("shutdown"),
-    );
+/// The [`CLOSE_HEADER`] value for a way a session ends (`None`: the application closed
+/// it, or the client did).
+pub(crate) fn close_header_value(reason: &CloseReason) -> Option<&'static str> {
+    Some(match reason {
+        CloseReason::ServerClose | CloseReason::ClientClose => return None,
+        CloseReason::ServerShutdown => "shutdown",
+        CloseReason::PingTimeout => "ping timeout",
+        CloseReason::WriteTimeout => "write timeout",
+        CloseReason::PayloadTooLarge { .. } => "payload too large",
+        CloseReason::ParseError(_) => "parse error",
+        _ => "transport",
+    })
+}
+
+fn mark_close(response: &mut Response, reason: &CloseReason) {
+    if let Some(v) = close_header_value(reason) {
+        response.headers.insert(
+            http::HeaderName::from_static(CLOSE_HEADER),
+            http::HeaderValue::from_static(v),
+        );
+    }
 }
 
 fn payload_response(cors: &Cors, packets: &[Packet]) -> Response {

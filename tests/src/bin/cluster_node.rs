@@ -80,7 +80,7 @@ fn config() -> Config {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo");
     let mut config = Config::default();
     config.engine.ping_interval = ms("--ping-interval", 1000);
-    config.engine.ping_timeout = ms("--ping-timeout", 2000);
+    config.engine.ping_timeout = ms("--ping-timeout", 5000);
     config.engine.max_payload = 1_000_000;
     config.engine.cors.origins = AllowedOrigins::Any;
     config.shutdown_timeout = ms("--shutdown-timeout", 10_000);
