@@ -1315,7 +1315,11 @@ fn a_close_packet_marked_as_a_shutdown_or_timeout_is_followed_by_reconnection() 
             |r| *r == CloseReason::PingTimeout,
             true,
         ),
-        (Some("write timeout"), |r| *r == CloseReason::WriteTimeout, true),
+        (
+            Some("write timeout"),
+            |r| *r == CloseReason::WriteTimeout,
+            true,
+        ),
         (
             Some("parse error"),
             |r| matches!(r, CloseReason::TransportError(_)),
