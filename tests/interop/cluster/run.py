@@ -660,7 +660,18 @@ def scenario_drain(c, procs, res):
         problems = [s for s in sessions if s.get("node") == "n2" and not s.get("closed")]
         moved = all(any(x["opened_at"] > s["opened_at"] and x["node"] != "n2" for x in sessions)
                     for s in sessions if s.get("node") == "n2")
-        res.check("drain", f"{client}/{t} through nginx during the drain", not problems and moved and not r.get("errors"),
+        # These clients reconnect themselves (engine.io-client and python-engineio have no
+        # reconnection): an attempt that failed while the node went away is retried; what
+        # must hold is that they end on a survivor whose session works, and that no
+        # session on a survivor broke.
+        last = sessions[-1] if sessions else {}
+        settled = (last.get("node") in ("n1", "n3") and not last.get("closed")
+                   and last.get("echoed", 0) >= last.get("sent", 1) - 1 and last.get("sent", 0) > 0)
+        broken = [s for s in sessions[:-1] if s.get("node") in ("n1", "n3")]
+        transient = ("no open within", "closed before open", "closed:", "connect failed")
+        other_errors = [e for e in r.get("errors", []) if not e.startswith(transient)]
+        res.check("drain", f"{client}/{t} through nginx during the drain",
+                  not problems and moved and settled and not broken and not other_errors,
                   f"nodes {[s.get('node') for s in sessions]}, errors {r.get('errors')}")
 
 
