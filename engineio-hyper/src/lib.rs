@@ -17,6 +17,7 @@
 pub mod arrival;
 pub mod client;
 mod link;
+pub mod listener;
 pub mod runtime;
 pub mod server;
 pub mod tls;

@@ -1124,6 +1124,14 @@ fn invalid_configurations_are_refused_with_a_reason() {
     let mut c = ServerConfig::default();
     c.max_payload = 0;
     assert!(Server::new(c, SeededSidGenerator::new(1)).is_err());
+    let mut c = ServerConfig::default();
+    c.head_timeout = Duration::ZERO;
+    let e = Server::new(c, SeededSidGenerator::new(1)).unwrap_err();
+    assert!(e.to_string().contains("head_timeout"), "{e}");
+    let mut c = ServerConfig::default();
+    c.max_head_size = 4096;
+    let e = Server::new(c, SeededSidGenerator::new(1)).unwrap_err();
+    assert_eq!(e.to_string(), "max_head_size must be at least 8192");
 }
 
 // ------------------------------------------------------------------ leaks

@@ -38,7 +38,6 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -195,7 +194,6 @@ impl Runtime for Smol {
 /// Serves `engine` on an already bound listener until [`EngineIo::shutdown`] is called.
 /// Connection tasks run on smol's global executor.
 pub async fn serve<H: Handler>(listener: TcpListener, engine: EngineIo<H>) -> io::Result<()> {
-    let engine = Arc::new(engine);
     loop {
         let accepted = smol::future::or(async { Some(listener.accept().await) }, async {
             shutdown_requested(&engine).await;
@@ -253,12 +251,30 @@ where
         .await
 }
 
-/// Binds `addr` and [`serve`]s `engine` on it.
+/// Binds a listener on `addr` with a listen backlog of `backlog` connections (the standard
+/// library's `bind`, which smol's uses, always asks for 128). [`listen`] uses it with
+/// [`Config::listen_backlog`].
+///
+/// ```
+/// # smol::block_on(async {
+/// let listener = engineio_smol::bind("127.0.0.1:0", 4096).await?;
+/// assert!(listener.local_addr()?.port() != 0);
+/// # Ok::<(), std::io::Error>(())
+/// # })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn bind(addr: impl AsyncToSocketAddrs, backlog: u32) -> io::Result<TcpListener> {
+    let addrs = addr.to_socket_addrs().await?;
+    TcpListener::try_from(engineio_hyper::listener::bind_first(addrs, backlog)?)
+}
+
+/// Binds `addr` (with the backlog of [`Config::listen_backlog`]) and [`serve`]s `engine`
+/// on it.
 pub async fn listen<H: Handler>(
     addr: impl AsyncToSocketAddrs,
     engine: EngineIo<H>,
 ) -> io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = bind(addr, engine.config().listen_backlog).await?;
     tracing::info!(addr = %listener.local_addr()?, "engine.io server listening");
     serve(listener, engine).await
 }

@@ -256,7 +256,9 @@ fn is_transient(e: &io::Error) -> bool {
 ///
 /// This is what [`serve`] runs for each TCP connection; use it to add TLS on the server:
 /// accept with `tokio_rustls::TlsAcceptor`, then call this with the TLS stream and
-/// `PeerAddr { addr, secure: true }`.
+/// `PeerAddr { addr, secure: true }`. A request head that does not arrive within
+/// [`head_timeout`](engineio_proto::server::ServerConfig::head_timeout) is answered `408`
+/// (see [`engineio_hyper::server::serve_connection`]).
 pub async fn serve_connection<I, H>(io: I, peer: PeerAddr, engine: EngineIo<H>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -266,9 +268,27 @@ where
         .await
 }
 
-/// Binds `addr` and [`serve`]s `engine` on it: the one-line standalone server.
+/// Binds a listener on `addr` with a listen backlog of `backlog` connections (tokio's own
+/// `TcpListener::bind` always asks for 128). [`listen`] uses it with
+/// [`Config::listen_backlog`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = engineio_tokio::bind("127.0.0.1:0", 4096).await?;
+/// assert!(listener.local_addr()?.port() != 0);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<TcpListener> {
+    let addrs = tokio::net::lookup_host(addr).await?;
+    TcpListener::from_std(engineio_hyper::listener::bind_first(addrs, backlog)?)
+}
+
+/// Binds `addr` (with the backlog of [`Config::listen_backlog`]) and [`serve`]s `engine`
+/// on it: the one-line standalone server.
 pub async fn listen<H: Handler>(addr: impl ToSocketAddrs, engine: EngineIo<H>) -> io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = bind(addr, engine.config().listen_backlog).await?;
     tracing::info!(addr = %listener.local_addr()?, "engine.io server listening");
     serve(listener, engine).await
 }

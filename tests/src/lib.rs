@@ -10,6 +10,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod binding;
+pub mod child;
 pub mod cluster;
 pub mod fault_server;
 pub mod net;

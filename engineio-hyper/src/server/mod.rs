@@ -61,6 +61,13 @@ pub struct Config {
     pub websocket_read_buffer: usize,
     /// How long [`EngineIo::shutdown`] waits for sessions to close. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// The listen backlog of the socket the bindings' `listen` binds: how many connections
+    /// the kernel completes and queues before the server accepts them. Default 1024 (the
+    /// standard library and mio ask for 128, which a burst of connects overflows: the
+    /// dropped SYNs stall those clients for a second or more). Linux caps it at
+    /// `net.core.somaxconn` (4096 since 5.4). Node's `server.listen` asks for 511; python
+    /// servers: aiohttp 128, uvicorn 2048, eventlet 50.
+    pub listen_backlog: u32,
 }
 
 impl Default for Config {
@@ -72,6 +79,7 @@ impl Default for Config {
             compression_threshold: 1024,
             websocket_read_buffer: 1024,
             shutdown_timeout: Duration::from_secs(5),
+            listen_backlog: 1024,
         }
     }
 }

@@ -30,6 +30,8 @@ use super::RequestInfo;
 /// | [`close_timeout`](Self::close_timeout) | 30 s | polling `closeTimeout` 30000 ms | none |
 /// | [`write_timeout`](Self::write_timeout) | 5 s | none (a peer that never reads holds its socket) | none |
 /// | [`client_close_grace`](Self::client_close_grace) | 100 ms | none (one thread: requests are usually read in the order they were sent) | none |
+/// | [`head_timeout`](Self::head_timeout) | 30 s | `http.Server` `headersTimeout` 60000 ms | none (the hosting HTTP server's) |
+/// | [`max_head_size`](Self::max_head_size) | 16 KiB | `maxHeaderSize` 16 KiB (431) | none of its own (uvicorn/h11 16 KiB) |
 /// | [`max_payload`](Self::max_payload) | 1,000,000 B | `maxHttpBufferSize` 1e6 | `max_http_buffer_size` 1,000,000 |
 /// | [`max_packets_per_payload`](Self::max_packets_per_payload) | unlimited | unlimited | 16 |
 /// | [`max_buffered_packets`](Self::max_buffered_packets) | 1024 | unbounded | unbounded |
@@ -71,6 +73,20 @@ pub struct ServerConfig {
     /// protocol expects the GET to be released. Only the first such GET; later ones get
     /// 400. Zero judges strictly by arrival.
     pub client_close_grace: Duration,
+    /// How long a request's head (request line and headers) may take to arrive, from the
+    /// connection's start or from the end of the previous exchange on a kept-alive
+    /// connection. When it runs out on a request that has started to arrive, the binding
+    /// answers [`Server::head_timeout_response`](super::Server::head_timeout_response)
+    /// (`408 Request Timeout`, `Connection: close`) if the socket takes it at once, and
+    /// closes the connection; a connection that sent nothing is closed without an answer.
+    /// This is what ends slowloris connections.
+    pub head_timeout: Duration,
+    /// The largest request head (request line and headers) accepted, in bytes; a larger one
+    /// gets `431 Request Header Fields Too Large`. It is also what a connection whose head
+    /// has not arrived yet may hold in memory, so it bounds what slow clients sending huge
+    /// heads cost (hyper's own default is about 400 KB a connection). At least 8192
+    /// (RFC 9112 section 3 recommends accepting request lines of 8000 octets).
+    pub max_head_size: usize,
     /// The largest polling POST body and the largest WebSocket message accepted, in bytes;
     /// also advertised to clients as `maxPayload`. A larger POST gets `413` and a larger
     /// WebSocket message the close code 1009; both end the session with
@@ -105,6 +121,8 @@ impl Default for ServerConfig {
             close_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(5),
             client_close_grace: Duration::from_millis(100),
+            head_timeout: Duration::from_secs(30),
+            max_head_size: 16 * 1024,
             max_payload: 1_000_000,
             max_packets_per_payload: usize::MAX,
             max_buffered_packets: 1024,

@@ -179,7 +179,19 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("{0} must be at least 1")]
     ZeroLimit(&'static str),
+    /// A limit is below the smallest value that still serves every valid request.
+    #[error("{name} must be at least {min}")]
+    LimitTooSmall {
+        /// The option.
+        name: &'static str,
+        /// Its smallest value.
+        min: usize,
+    },
 }
+
+/// The smallest [`ServerConfig::max_head_size`]: RFC 9112 section 3 recommends accepting
+/// request lines of at least 8000 octets.
+pub const MIN_HEAD_SIZE: usize = 8192;
 
 /// The front door of an Engine.IO server; see the [module documentation](self).
 pub struct Server {
@@ -362,6 +374,7 @@ impl Server {
             ("ping_interval", config.ping_interval),
             ("ping_timeout", config.ping_timeout),
             ("upgrade_timeout", config.upgrade_timeout),
+            ("head_timeout", config.head_timeout),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));
@@ -378,6 +391,12 @@ impl Server {
             if n == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
+        }
+        if config.max_head_size < MIN_HEAD_SIZE {
+            return Err(ConfigError::LimitTooSmall {
+                name: "max_head_size",
+                min: MIN_HEAD_SIZE,
+            });
         }
         if let Some(cookie) = &config.cookie {
             let value = cookie.header_value(&Sid::from_entropy([0; 15]));
@@ -410,6 +429,37 @@ impl Server {
     /// Whether [`begin_shutdown`](Self::begin_shutdown) was called.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The answer to a request whose head did not arrive within
+    /// [`head_timeout`](ServerConfig::head_timeout): `408 Request Timeout` with
+    /// `Connection: close` (RFC 9110 15.5.9: the server closes the connection rather than
+    /// wait longer) and a body that says what happened and which option to change.
+    ///
+    /// ```
+    /// use engineio_proto::server::{SeededSidGenerator, Server, ServerConfig};
+    ///
+    /// let server = Server::new(ServerConfig::default(), SeededSidGenerator::new(1))?;
+    /// let response = server.head_timeout_response();
+    /// assert_eq!(response.status, http::StatusCode::REQUEST_TIMEOUT);
+    /// assert_eq!(response.headers["connection"], "close");
+    /// # Ok::<(), engineio_proto::server::ConfigError>(())
+    /// ```
+    pub fn head_timeout_response(&self) -> Response {
+        let body = format!(
+            "the request head (request line and headers) did not arrive within {} ms \
+             (ServerConfig::head_timeout); the connection is closed\n",
+            self.config.head_timeout.as_millis()
+        );
+        let mut response = Response::new(
+            StatusCode::REQUEST_TIMEOUT,
+            crate::exchange::TEXT_PLAIN,
+            Bytes::from(body),
+        );
+        response
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
     }
 
     /// The configuration.

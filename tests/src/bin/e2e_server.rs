@@ -16,6 +16,9 @@
 //! `--ping-interval MS` and `--ping-timeout MS` (the heartbeat), and `--allow-origin
 //! ORIGIN` (repeatable: only these origins instead of any, to play a CORS-refusing
 //! server).
+//!
+//! For the fault tests (`tests/tests/listen.rs`, the reliability suite): `--backlog N` (the
+//! listen backlog, default the binding's 1024) and `--head-timeout-ms N` (default 30000).
 #![allow(clippy::print_stderr)]
 
 use std::time::Duration;
@@ -58,6 +61,10 @@ fn config() -> Config {
     let mut config = Config::default();
     config.engine.ping_interval = millis("--ping-interval", 300);
     config.engine.ping_timeout = millis("--ping-timeout", 200);
+    config.engine.head_timeout = millis("--head-timeout-ms", 30_000);
+    if let Some(backlog) = arg("--backlog").and_then(|v| v.parse().ok()) {
+        config.listen_backlog = backlog;
+    }
     config.engine.max_payload = 1_000_000;
     let origins = args("--allow-origin");
     config.engine.cors.origins = if origins.is_empty() {
