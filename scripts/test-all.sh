@@ -4,7 +4,8 @@
 #   scripts/test-all.sh
 #
 # Stages: formatting, clippy (warnings are errors), rustdoc (warnings are errors), the
-# workspace's unit, property and integration tests, doctests, a bounded fuzz run of every
+# workspace's unit, property and integration tests, doctests, the reliability suite (hostile
+# and broken clients against both bindings, docs/reliability.md), a bounded fuzz run of every
 # fuzz target, the interop matrix against the real peers (Node engine.io and
 # engine.io-client, python-engineio, Chromium), the eio command-line tool against those
 # peers and behind nginx, and the cluster (redis-server, nginx, HAProxy, three nodes,
@@ -44,11 +45,26 @@ run_tests() {
     fi
 }
 
+# The reliability suite holds 1,000 slowloris and 500 frozen connections at once: the suite
+# and the server it starts need a few thousand descriptors each, so the soft limit is raised
+# to the hard one (in a subshell: the rest of the run keeps its limits). It uses the debug
+# build that the test stage made (a release build costs more time than it saves).
+run_reliability() (
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
+        echo "the reliability suite needs 4096 file descriptors; ulimit -n allows $(ulimit -n)" >&2
+        return 1
+    fi
+    cargo build -p engineio-tests --bins &&
+        "${CARGO_TARGET_DIR:-target}/debug/reliability"
+)
+
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 stage "tests (unit, property, integration)" run_tests
 stage "doctests" cargo test --workspace --doc
+stage "reliability suite (both bindings)" run_reliability
 stage "fuzz targets (build + ${FUZZ_SECONDS:-30}s each)" scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 stage "interop with Node, python-engineio, Chromium" scripts/interop.sh
 stage "eio CLI: connect, doctor (nginx setups), bench" scripts/cli.sh
