@@ -632,11 +632,16 @@ async fn churn_10k(binary: PathBuf, runtime: String) -> R<String> {
     sleep(settle).await;
     let (fds_after, _) = fds_back(&server, fds_before, Duration::from_secs(5)).await;
     let rss_after = server.rss();
-    if std::env::var_os("RELIABILITY_DETAILS").is_some() {
-        // A second round: a leak grows again, allocator retention does not.
+    // RELIABILITY_CHURN_ROUNDS=N: more rounds, to tell a leak (grows every round) from
+    // memory kept at its peak (grows once).
+    let rounds: usize = std::env::var("RELIABILITY_CHURN_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for round in 2..rounds + 2 {
         churn(addr, 10_000, 50).await;
         sleep(settle).await;
-        eprintln!("   after a second 10,000: RSS {:.1} MiB", mib(server.rss()));
+        eprintln!("   after round {round}: RSS {:.1} MiB", mib(server.rss()));
     }
     let figures = format!(
         "10,000 sessions (10 endings) in {:.1} s ({:.0}/s); RSS {:.1} -> {:.1} MiB (peak {:.1}, \
