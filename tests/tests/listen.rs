@@ -182,6 +182,48 @@ fn a_head_over_max_head_size_gets_431(runtime: &str) {
     );
 }
 
+fn an_idle_connection_after_a_long_body_gets_no_408(runtime: &str) {
+    let server = ServerProcess::start(E2E_SERVER.as_ref(), runtime, HEAD_TIMEOUT);
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .write_all(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 4096];
+    let n = stream.read(&mut head).unwrap();
+    let text = String::from_utf8_lossy(&head[..n]).into_owned();
+    let sid = text
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("{runtime}: no sid in {text:?}"))
+        .to_owned();
+    // A POST whose 200 KB body arrives in two parts (two reads), then nothing.
+    let body = format!("4{}", "x".repeat(200_000));
+    let (first, second) = body.as_bytes().split_at(100_000);
+    stream
+        .write_all(
+            format!(
+                "POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                 Content-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stream.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    stream.write_all(second).unwrap();
+    let (got, _) = read_to_close(&mut stream);
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{runtime}: got {got:?}"
+    );
+    assert!(
+        !got.contains("408"),
+        "{runtime}: an idle connection got {got:?}"
+    );
+}
+
 macro_rules! on_both_bindings {
     ($($name:ident),* $(,)?) => {
         mod tokio {
@@ -199,5 +241,6 @@ on_both_bindings!(
     a_head_that_times_out_gets_408,
     a_second_head_that_times_out_gets_408,
     an_idle_connection_is_closed_without_an_answer,
+    an_idle_connection_after_a_long_body_gets_no_408,
     a_head_over_max_head_size_gets_431,
 );

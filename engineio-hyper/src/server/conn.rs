@@ -327,8 +327,11 @@ struct HandBack<I, R> {
     runtime: R,
     /// Once the connection carries a WebSocket no head is read again: writes are not timed.
     notice: UpgradeNotice,
-    slot: Weak<Mutex<Option<(I, Option<Instant>)>>>,
+    slot: Weak<Returned<I>>,
 }
+
+/// Where a [`HandBack`] puts the IO (and the instant of its last write) when dropped.
+type Returned<I> = Mutex<Option<(I, Option<Instant>)>>;
 
 impl<I, R> Drop for HandBack<I, R> {
     fn drop(&mut self) {
