@@ -1495,6 +1495,103 @@ async fn sigstop_200(binary: PathBuf, runtime: String) -> R<String> {
     Ok(figures)
 }
 
+/// The client cases of issue 10 item 4: our client against a misbehaving server, as
+/// `tests/tests/client_faults.rs` has them (each case on both runtimes). Its test binary,
+/// built by the test stage, is run here and each runtime becomes one row.
+fn client_faults(runtimes: &[String]) -> Vec<Row> {
+    let row = |binding: &str, passed, figures: String, took| Row {
+        scenario: "client-faults (item 4)",
+        binding: binding.to_owned(),
+        passed,
+        figures,
+        took,
+    };
+    // The newest `client_faults-<hash>` beside this binary's `deps/`.
+    let deps = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.join("deps")));
+    let binary = deps
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("client_faults-") && !name.ends_with(".d")
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path());
+    let Some(binary) = binary else {
+        return runtimes
+            .iter()
+            .map(|r| {
+                row(
+                    r,
+                    None,
+                    "not run: build the tests first (cargo test -p engineio-tests --no-run)".into(),
+                    Duration::ZERO,
+                )
+            })
+            .collect();
+    };
+    let start = Instant::now();
+    let output = std::process::Command::new(&binary)
+        .args(["--test-threads", "2"])
+        .output();
+    let took = start.elapsed();
+    let Ok(output) = output else {
+        return runtimes
+            .iter()
+            .map(|r| {
+                row(
+                    r,
+                    Some(false),
+                    format!("could not run {}", binary.display()),
+                    took,
+                )
+            })
+            .collect();
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    runtimes
+        .iter()
+        .map(|runtime| {
+            let prefix = format!("test {runtime}_client::");
+            let mut passed = Vec::new();
+            let mut failed = Vec::new();
+            for line in text.lines() {
+                let Some(rest) = line.strip_prefix(&prefix) else {
+                    continue;
+                };
+                if let Some(name) = rest.strip_suffix(" ... ok") {
+                    passed.push(name.replace('_', " "));
+                } else if let Some((name, _)) = rest.split_once(" ... FAILED") {
+                    failed.push(name.replace('_', " "));
+                }
+            }
+            passed.sort();
+            failed.sort();
+            let ok = failed.is_empty() && !passed.is_empty();
+            let figures = if failed.is_empty() {
+                format!(
+                    "{} of {} cases: {}",
+                    passed.len(),
+                    passed.len(),
+                    passed.join(", ")
+                )
+            } else {
+                format!(
+                    "{} of {} cases; failed: {}",
+                    passed.len(),
+                    passed.len() + failed.len(),
+                    failed.join(", ")
+                )
+            };
+            row(runtime, Some(ok), figures, took)
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // The table
 // ---------------------------------------------------------------------------------------
@@ -1601,19 +1698,9 @@ fn main() {
             });
         }
     }
-    if only.is_none() {
-        for runtime in &runtimes {
-            rows.push(Row {
-                scenario: "client-faults (item 4)",
-                binding: runtime.clone(),
-                passed: None,
-                figures:
-                    "slot: the client cases of issue 10 item 4 (tests/tests/client_faults.rs) \
-                          are not on main yet"
-                        .into(),
-                took: Duration::ZERO,
-            });
-        }
+    if only.as_deref().is_none_or(|o| "client-faults".contains(o)) {
+        eprintln!("== client-faults (tests/tests/client_faults.rs)");
+        rows.extend(client_faults(&runtimes));
     }
     rt.shutdown_timeout(Duration::from_secs(1));
     println!();
