@@ -185,6 +185,13 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
                 let mut state = self.socket.lock();
                 while batch.len() < ACTION_BATCH {
                     match state.session.poll_action() {
+                        Some(Action::Release) => {
+                            // Under the same lock: from now on a request finds the
+                            // session gone (and is answered by the HTTP side), never
+                            // handed to a session whose driver has left.
+                            state.released = true;
+                            batch.push(Action::Release);
+                        }
                         Some(a) => batch.push(a),
                         None => break,
                     }
@@ -250,7 +257,6 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             Action::Release => {
                 self.released = true;
                 self.links.clear();
-                self.socket.lock().released = true;
                 self.shared.sessions.remove(self.socket.sid());
             }
         }

@@ -222,6 +222,8 @@ pub struct Session {
     /// Sockets the session closed while going on (a failed upgrade, a second WebSocket),
     /// with the instant they must be gone by.
     lingering: Vec<(RequestId, Instant)>,
+    /// The linger is over: [`Action::Release`] comes once every other action is out.
+    release_due: bool,
     released: bool,
 }
 
@@ -284,6 +286,7 @@ impl Session {
             deferred: VecDeque::new(),
             reading: false,
             lingering: Vec::new(),
+            release_due: false,
             released: false,
         };
         match transport {
@@ -334,7 +337,7 @@ impl Session {
         matches!(self.state, State::Closed(_))
     }
 
-    /// Whether the session has been released ([`Action::Release`] has been queued):
+    /// Whether the session has been released ([`Action::Release`] has been taken):
     /// nothing is left of it.
     pub fn is_released(&self) -> bool {
         self.released
@@ -361,6 +364,11 @@ impl Session {
     pub fn poll_action(&mut self) -> Option<Action> {
         if let Some(action) = self.actions.pop_front() {
             return Some(action);
+        }
+        if self.release_due && !self.released {
+            // Always the last action: whatever the session had to answer went first.
+            self.released = true;
+            return Some(Action::Release);
         }
         if let State::WebSocket { ws } = self.state
             && !self.write_blocked
@@ -871,8 +879,7 @@ impl Session {
                 Timer::Linger => {
                     self.timers.clear();
                     self.lingering.clear();
-                    self.released = true;
-                    self.actions.push_back(Action::Release);
+                    self.release_due = true;
                     return;
                 }
                 Timer::SocketLinger => {
