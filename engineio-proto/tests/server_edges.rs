@@ -445,3 +445,53 @@ fn failed_upgrades_are_reported_and_the_session_goes_on() {
         assert_eq!(h.body(post), "ok");
     }
 }
+
+#[test]
+fn a_retired_session_judges_late_requests_like_the_session_did() {
+    let mut h = Harness::new(suite_config());
+    let (sid, _) = h.open_polling();
+    let t1 = h.now + Duration::from_millis(10);
+    let late = head_at(&mut h, t1, 9000, Method::GET, &Harness::poll_uri(sid));
+    let later = head_at(&mut h, t1, 9001, Method::GET, &Harness::poll_uri(sid));
+    h.now = t1 + Duration::from_millis(1);
+    h.post(&Harness::poll_uri(sid), b"1");
+    // Nothing left to do: the binding may keep only the record.
+    assert!(h.session(sid).retire().is_some());
+    let mut ended = h.session(sid).retire().unwrap();
+    assert_eq!(ended.sid(), sid);
+    assert_eq!(*ended.reason(), CloseReason::ClientClose);
+    assert_eq!(
+        ended.expires_at(),
+        h.now + Duration::from_secs(5),
+        "write_timeout after the close"
+    );
+    assert_eq!(ended.answer(&late).body_text(), "6");
+    assert_eq!(ended.answer(&later).status, StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn a_live_or_busy_session_cannot_retire() {
+    let mut h = Harness::new(suite_config());
+    let (ws, sid, _) = h.open_ws();
+    assert!(h.session(sid).retire().is_none(), "live");
+    // Ended by its transport: nothing is left to do.
+    h.ws_client_close(
+        ws,
+        TransportEnd::Error(engineio_proto::TransportError::Aborted("x")),
+    );
+    assert!(h.session(sid).retire().is_some());
+    // A session with a socket it closed and that has not ended yet must wait for it.
+    let (sid2, _) = h.open_polling();
+    let probe = h.ws(&Harness::ws_uri(sid2));
+    h.ws_text(probe, "4not the probe");
+    h.close(sid2);
+    let get = h.get(&Harness::poll_uri(sid2));
+    assert_eq!(h.body(get), "1");
+    assert!(h.session(sid2).is_closed());
+    assert!(
+        h.session(sid2).retire().is_none(),
+        "its probe socket lingers"
+    );
+    h.ws_client_close(probe, TransportEnd::Closed);
+    assert!(h.session(sid2).retire().is_some());
+}

@@ -52,6 +52,8 @@ pub(crate) struct Driver<H: Handler, R: Runtime> {
     /// Shrink the queues when this wake-up goes idle: set after the handshake and when a
     /// timer fired, the moments an idle session passes through.
     shrink_when_idle: bool,
+    /// The session has ended (its `Event::Closed` went to the handler).
+    session_over: bool,
     released: bool,
 }
 
@@ -67,6 +69,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             writability: Vec::new(),
             timer: DeadlineTimer::default(),
             shrink_when_idle: true,
+            session_over: false,
             released: false,
         }
     }
@@ -249,6 +252,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
                     .on_upgrade_failed(&self.socket, &failure);
             }
             Action::Event(Event::Closed(reason)) => {
+                self.session_over = true;
                 self.shared.session_ended();
                 tracing::debug!(sid = %self.socket.sid(), %reason, "session closed");
                 self.shared.handler.on_disconnect(&self.socket, &reason);
@@ -338,6 +342,32 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         progress | (self.links.len() != before)
     }
 
+    /// Once the session has ended and every socket is gone, keeps only the record of how
+    /// it ended in the table (answering late requests until it expires) and lets the
+    /// task, its buffers and the session go: ten thousand sessions ending at once then
+    /// cost ten thousand small records for `write_timeout`, not ten thousand drivers.
+    fn retire(&mut self) -> bool {
+        if !self.session_over || self.released || !self.links.is_empty() {
+            return false;
+        }
+        let ended = {
+            let mut state = self.socket.lock();
+            if !state.replies.is_empty() || !state.new_ws.is_empty() {
+                return false;
+            }
+            let Some(ended) = state.session.retire() else {
+                return false;
+            };
+            // Under the session's lock: a request handed over from now on finds it
+            // released, and is answered from the record instead.
+            state.released = true;
+            ended
+        };
+        self.shared.sessions.retire(self.now(), ended);
+        self.released = true;
+        true
+    }
+
     /// Frees the memory of empty queues (the session's and the driver's own), so that an
     /// idle connection costs as little as possible.
     fn shrink(&mut self) {
@@ -369,6 +399,7 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
             progress |= this.report();
             progress |= this.poll_timer(cx);
             progress |= this.flush(cx);
+            this.retire();
             if this.released {
                 this.socket.shared.wakeup.exit();
                 return Poll::Ready(());

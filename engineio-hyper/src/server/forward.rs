@@ -118,7 +118,7 @@ pub(crate) fn owner_address<H: Handler, R: Runtime>(
     parts: &http::request::Parts,
 ) -> Option<String> {
     let router = shared.forwarder.router.get()?;
-    if was_forwarded(parts) || shared.sessions.get(request.sid()).is_some() {
+    if was_forwarded(parts) || shared.sessions.knows(shared.runtime.now(), request.sid()) {
         return None;
     }
     router.owner_address(&request.sid())

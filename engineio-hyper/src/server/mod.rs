@@ -169,7 +169,7 @@ pub(crate) struct Shared<H: Handler, R: Runtime> {
 impl<H: Handler, R: Runtime> Shared<H, R> {
     pub(crate) fn session_started(&self, socket: Socket<H::Data>) {
         self.live.fetch_add(1, Ordering::SeqCst);
-        self.sessions.insert(socket);
+        self.sessions.insert(self.runtime.now(), socket);
     }
 
     pub(crate) fn session_ended(&self) {

@@ -283,14 +283,14 @@ where
     B::Error: Into<BoxError>,
 {
     let Some(socket) = shared.sessions.get(request.sid()) else {
-        tracing::debug!(sid = %request.sid(), "request for an unknown session");
-        return answer.respond(request.unknown_session());
+        return answer.respond(ended_or_unknown(&shared, &request));
     };
     let kind = request.kind();
     // Answers the request if the session's driver is gone without answering it.
     let fallback = request.clone();
     let Some(reply) = socket.request(shared.runtime.now(), request) else {
-        return answer.respond(fallback.unknown_session());
+        // Retired meanwhile: its record answers.
+        return answer.respond(ended_or_unknown(&shared, &fallback));
     };
     if let SessionRequestKind::Post { .. } = kind {
         let mut pending = PendingRequest {
@@ -314,6 +314,21 @@ where
         fallback.unknown_session()
     })
     .await
+}
+
+/// The answer for a request whose session is not live here: the record of how it ended,
+/// while it is kept, else 400 "Session ID unknown".
+fn ended_or_unknown<H: Handler, R: Runtime>(
+    shared: &Shared<H, R>,
+    request: &engineio_proto::server::SessionRequest,
+) -> engineio_proto::Response {
+    match shared.sessions.answer_ended(shared.runtime.now(), request) {
+        Some(answer) => answer,
+        None => {
+            tracing::debug!(sid = %request.sid(), "request for an unknown session");
+            request.unknown_session()
+        }
+    }
 }
 
 /// Waits for the session's reply and turns it into the HTTP answer (a 101 for a

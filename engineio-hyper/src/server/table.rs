@@ -1,10 +1,13 @@
 //! The sid → session table, sharded so that concurrent lookups rarely share a lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
+use std::time::Instant;
+
 use engineio_proto::Sid;
+use engineio_proto::server::{EndedSession, SessionRequest};
 
 use super::socket::Socket;
 
@@ -42,51 +45,130 @@ impl Hasher for SidHasher {
 
 type BuildSidHasher = BuildHasherDefault<SidHasher>;
 
+/// A session in the table: live (driven by its task), or only the record of how it ended
+/// (its task, sockets and buffers gone), kept until it expires to judge late requests.
+enum Entry<D> {
+    Live(Socket<D>),
+    Ended(EndedSession),
+}
+
+struct Shard<D> {
+    map: HashMap<Sid, Entry<D>, BuildSidHasher>,
+    /// Ended records by expiry (records are added in about that order: each expires a
+    /// fixed time after its session ended).
+    expiry: VecDeque<(Instant, Sid)>,
+}
+
+impl<D> Shard<D> {
+    /// Forgets the ended records that have expired (checked on every change of the
+    /// shard: no task sweeps the table).
+    fn purge(&mut self, now: Instant) {
+        while let Some(&(at, sid)) = self.expiry.front() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_front();
+            if matches!(self.map.get(&sid), Some(Entry::Ended(e)) if e.expires_at() <= now) {
+                self.map.remove(&sid);
+            }
+        }
+        if self.expiry.is_empty() && self.expiry.capacity() > 64 {
+            self.expiry.shrink_to_fit();
+        }
+    }
+}
+
 pub(crate) struct SessionTable<D> {
     hasher: BuildSidHasher,
-    shards: [Mutex<HashMap<Sid, Socket<D>, BuildSidHasher>>; SHARDS],
+    shards: [Mutex<Shard<D>>; SHARDS],
 }
 
 impl<D> Default for SessionTable<D> {
     fn default() -> Self {
         SessionTable {
             hasher: Default::default(),
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::default())),
+            shards: std::array::from_fn(|_| {
+                Mutex::new(Shard {
+                    map: HashMap::default(),
+                    expiry: VecDeque::new(),
+                })
+            }),
         }
     }
 }
 
 impl<D> SessionTable<D> {
-    fn shard(
-        &self,
-        sid: Sid,
-    ) -> std::sync::MutexGuard<'_, HashMap<Sid, Socket<D>, BuildSidHasher>> {
+    fn shard(&self, sid: Sid) -> std::sync::MutexGuard<'_, Shard<D>> {
         // The high bits choose the shard; the map inside uses the whole hash.
         let i = (self.hasher.hash_one(sid) >> 59) as usize % SHARDS;
         let shard = self.shards.get(i).unwrap_or(&self.shards[0]);
         shard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn insert(&self, socket: Socket<D>) {
-        self.shard(socket.sid()).insert(socket.sid(), socket);
+    pub(crate) fn insert(&self, now: Instant, socket: Socket<D>) {
+        let mut shard = self.shard(socket.sid());
+        shard.purge(now);
+        shard.map.insert(socket.sid(), Entry::Live(socket));
     }
 
+    /// The live session with this id.
     pub(crate) fn get(&self, sid: Sid) -> Option<Socket<D>> {
-        self.shard(sid).get(&sid).cloned()
+        match self.shard(sid).map.get(&sid) {
+            Some(Entry::Live(socket)) => Some(socket.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether this node knows the session (live, or ended and not expired yet).
+    pub(crate) fn knows(&self, now: Instant, sid: Sid) -> bool {
+        match self.shard(sid).map.get(&sid) {
+            Some(Entry::Live(_)) => true,
+            Some(Entry::Ended(e)) => e.expires_at() > now,
+            None => false,
+        }
+    }
+
+    /// The answer of an ended session's record to `request`, if there is one that has not
+    /// expired.
+    pub(crate) fn answer_ended(
+        &self,
+        now: Instant,
+        request: &SessionRequest,
+    ) -> Option<engineio_proto::Response> {
+        let mut shard = self.shard(request.sid());
+        shard.purge(now);
+        match shard.map.get_mut(&request.sid()) {
+            Some(Entry::Ended(ended)) if ended.expires_at() > now => Some(ended.answer(request)),
+            _ => None,
+        }
+    }
+
+    /// Replaces a live session by the record of how it ended.
+    pub(crate) fn retire(&self, now: Instant, ended: EndedSession) {
+        let sid = ended.sid();
+        let mut shard = self.shard(sid);
+        shard.purge(now);
+        shard.expiry.push_back((ended.expires_at(), sid));
+        shard.map.insert(sid, Entry::Ended(ended));
     }
 
     pub(crate) fn remove(&self, sid: Sid) {
-        self.shard(sid).remove(&sid);
+        self.shard(sid).map.remove(&sid);
     }
 
+    /// Every live session.
     pub(crate) fn all(&self) -> Vec<Socket<D>> {
         self.shards
             .iter()
             .flat_map(|s| {
                 s.lock()
                     .unwrap_or_else(|e| e.into_inner())
+                    .map
                     .values()
-                    .cloned()
+                    .filter_map(|e| match e {
+                        Entry::Live(socket) => Some(socket.clone()),
+                        Entry::Ended(_) => None,
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()

@@ -109,7 +109,7 @@ pub use config::{
 };
 pub use error::{ErrorCode, RequestError};
 pub use request::RequestInfo;
-pub use session::{Action, CLOSE_HEADER, Event, Session};
+pub use session::{Action, CLOSE_HEADER, EndedSession, Event, Session};
 
 use crate::exchange::{RequestId, Response};
 use crate::{Sid, Transport, check_protocol_version};

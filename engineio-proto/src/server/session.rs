@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -140,15 +140,73 @@ struct Upgrade {
     probed: bool,
 }
 
-/// A session that ended, kept until [`Action::Release`] to judge late requests.
-#[derive(Debug, Clone, Copy)]
-struct Ended {
+/// What is left of a session that ended: enough to judge the requests that still name it,
+/// until [`expires_at`](Self::expires_at) (the session's [`Action::Release`]).
+///
+/// A closed session keeps one; a binding whose sockets for the session are all gone may
+/// keep just this instead of the whole session ([`Session::retire`]) and answer the
+/// requests for its sid with [`answer`](Self::answer) until it expires, then forget it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSession {
+    sid: Sid,
     /// When it ended (a timer's deadline, or the instant of the input that ended it).
     at: Instant,
     /// Whether it was on polling then.
     polling: bool,
     /// Whether a GET has been answered with the session's last packet.
     get_answered: bool,
+    reason: CloseReason,
+    /// After a client's close: how long a GET sent at the same moment still gets its noop.
+    grace: Duration,
+    expires: Instant,
+}
+
+impl EndedSession {
+    /// The session's id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// Why it ended.
+    pub fn reason(&self) -> &CloseReason {
+        &self.reason
+    }
+
+    /// Until when requests naming it are judged by how it ended; after that it is
+    /// unknown.
+    pub fn expires_at(&self) -> Instant {
+        self.expires
+    }
+
+    /// The answer to a request naming the session, judged at the instant it arrived: a
+    /// polling GET that arrived before the session ended (or, after a client's close,
+    /// within `client_close_grace`: two requests sent together arrive in either order)
+    /// gets what a parked GET got then, once; anything else finds the session gone (400,
+    /// code 1).
+    pub fn answer(&mut self, request: &SessionRequest) -> Response {
+        let client_closed = self.reason == CloseReason::ClientClose;
+        let in_time =
+            request.arrived < self.at || (client_closed && request.arrived < self.at + self.grace);
+        if request.kind == SessionRequestKind::Poll
+            && request.sid == self.sid
+            && self.polling
+            && !self.get_answered
+            && in_time
+        {
+            self.get_answered = true;
+            let packet = if client_closed {
+                Packet::Noop
+            } else {
+                Packet::Close
+            };
+            let mut r = payload_response(&request.cors, &[packet]);
+            mark_close(&mut r, &self.reason);
+            return r;
+        }
+        let mut r = RequestError::UnknownSid(request.sid.to_string()).to_response();
+        request.cors.apply(&mut r.headers);
+        r
+    }
 }
 
 #[derive(Debug)]
@@ -162,7 +220,7 @@ enum State {
     WebSocket {
         ws: RequestId,
     },
-    Closed(Ended),
+    Closed(Box<EndedSession>),
 }
 
 /// A polling request held back during an upgrade until the WebSocket has been read.
@@ -211,7 +269,6 @@ pub struct Session {
     post: Option<(RequestId, Cors)>,
     b64: bool,
     closing: Option<CloseReason>,
-    close_reason: Option<CloseReason>,
     /// The WebSocket in use takes no writes right now.
     write_blocked: bool,
     /// Polling requests waiting for the upgrade's WebSocket to be read.
@@ -233,7 +290,7 @@ impl fmt::Debug for Session {
             .field("sid", &self.sid)
             .field("state", &self.state)
             .field("queued", &self.outbox.len())
-            .field("close_reason", &self.close_reason)
+            .field("close_reason", &self.close_reason())
             .finish_non_exhaustive()
     }
 }
@@ -281,7 +338,6 @@ impl Session {
             post: None,
             b64,
             closing: None,
-            close_reason: None,
             write_blocked: false,
             deferred: VecDeque::new(),
             reading: false,
@@ -316,7 +372,7 @@ impl Session {
     pub fn transport(&self) -> Transport {
         match self.state {
             State::WebSocket { .. } => Transport::WebSocket,
-            State::Closed(Ended { polling: false, .. }) => Transport::WebSocket,
+            State::Closed(ref ended) if !ended.polling => Transport::WebSocket,
             _ => Transport::Polling,
         }
     }
@@ -345,7 +401,27 @@ impl Session {
 
     /// Why the session ended, once it has.
     pub fn close_reason(&self) -> Option<&CloseReason> {
-        self.close_reason.as_ref()
+        match &self.state {
+            State::Closed(ended) => Some(&ended.reason),
+            _ => None,
+        }
+    }
+
+    /// What is left of the session once it has ended and has nothing more to do: the
+    /// record that judges late requests until it expires ([`EndedSession`]). `None` while
+    /// the session is live, or still has actions to hand out, requests waiting, or
+    /// sockets it closed that have not ended. A binding whose own sockets for the session
+    /// are gone may keep this instead of the session (and its buffers) until
+    /// [`EndedSession::expires_at`]: then it needs no task, no timer and no socket for it.
+    pub fn retire(&self) -> Option<EndedSession> {
+        let State::Closed(ended) = &self.state else {
+            return None;
+        };
+        let idle = self.actions.is_empty()
+            && self.deferred.is_empty()
+            && self.lingering.is_empty()
+            && !self.release_due;
+        idle.then(|| (**ended).clone())
     }
 
     /// How many packets wait in the outgoing queue.
@@ -461,6 +537,11 @@ impl Session {
 
     /// Judges a request by the current state.
     fn judge(&mut self, request: SessionRequest, body: Option<Bytes>) {
+        if let State::Closed(ended) = &mut self.state {
+            let response = ended.answer(&request);
+            self.respond(request.id, response);
+            return;
+        }
         let SessionRequest {
             id,
             kind,
@@ -468,28 +549,6 @@ impl Session {
             arrived,
             ..
         } = request;
-        if let State::Closed(ended) = &mut self.state {
-            // It reached the server before the session ended (or, after a client's close,
-            // at the same moment: two requests sent together arrive in either order): it
-            // gets what a parked GET got then. Anything later finds the session gone.
-            let client_closed = self.close_reason == Some(CloseReason::ClientClose);
-            let in_time = arrived < ended.at
-                || (client_closed && arrived < ended.at + self.config.client_close_grace);
-            let parked_then =
-                kind == SessionRequestKind::Poll && ended.polling && !ended.get_answered && in_time;
-            if parked_then {
-                ended.get_answered = true;
-                let packet = if self.close_reason == Some(CloseReason::ClientClose) {
-                    Packet::Noop
-                } else {
-                    Packet::Close
-                };
-                self.respond(id, payload_response(&cors, &[packet]));
-            } else {
-                self.answer_unknown(id, &cors);
-            }
-            return;
-        }
         match kind {
             SessionRequestKind::Poll => self.on_poll(arrived, id, cors),
             SessionRequestKind::Post { octet_stream } => {
@@ -1193,22 +1252,30 @@ impl Session {
     /// Ends the session at `at`: answers what is pending, closes the WebSocket (unless it
     /// is already gone), stops every timer but the linger, and queues [`Event::Closed`].
     fn finish(&mut self, at: Instant, reason: CloseReason, close_ws: bool) {
+        if self.is_closed() {
+            return;
+        }
         let polling = matches!(self.state, State::Polling { .. });
+        let linger = self
+            .config
+            .write_timeout
+            .max(self.config.client_close_grace);
         let state = std::mem::replace(
             &mut self.state,
-            State::Closed(Ended {
+            State::Closed(Box::new(EndedSession {
+                sid: self.sid,
                 at,
                 polling,
                 get_answered: false,
-            }),
+                reason: reason.clone(),
+                grace: self.config.client_close_grace,
+                expires: at + linger,
+            })),
         );
         let (code, text) = close_code(&reason);
         let mut get_answered = false;
         match state {
-            State::Closed(ended) => {
-                self.state = State::Closed(ended);
-                return;
-            }
+            State::Closed(_) => {}
             State::Polling { get, upgrade } => {
                 if let Some((id, cors)) = get {
                     let packet = if reason == CloseReason::ClientClose {
@@ -1252,16 +1319,11 @@ impl Session {
         self.paused = false;
         self.write_blocked = false;
         self.reading = false;
-        self.close_reason = Some(reason.clone());
         self.actions.push_back(Action::Event(Event::Closed(reason)));
         // Requests that waited for the upgrade's WebSocket are judged as of now.
         self.judge_deferred();
         // The record (and the sockets) stay a while: late requests are judged by how
         // the session ended, and the peer may take its close frame.
-        let linger = self
-            .config
-            .write_timeout
-            .max(self.config.client_close_grace);
         self.timers.set(Timer::Linger, at + linger);
     }
 
