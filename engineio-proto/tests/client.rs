@@ -426,6 +426,27 @@ fn client_close_over_polling_delivers_queued_messages_first() {
     assert_eq!(p.client.poll_timeout(), None);
 }
 
+/// Once the application closes, the heartbeat no longer decides how the session ends: a
+/// close POST slower than pingInterval + pingTimeout (a busy machine) still ends it as a
+/// client close, bounded by the request timeout.
+#[test]
+fn a_slow_close_over_polling_is_a_client_close_not_a_ping_timeout() {
+    let mut p = Pair::new(polling_only(), server_config());
+    p.connect();
+    p.frozen = true;
+    let now = p.now;
+    p.client.close(now);
+    let timeout = client_config().request_timeout;
+    p.run_for(timeout + Duration::from_secs(1));
+    assert!(p.client.is_closed());
+    let ends: Vec<_> = p
+        .client_events()
+        .into_iter()
+        .filter(|e| matches!(e, ClientEvent::Disconnected(_)))
+        .collect();
+    assert_eq!(ends, [ClientEvent::Disconnected(CloseReason::ClientClose)]);
+}
+
 #[test]
 fn client_close_over_websocket() {
     let mut p = Pair::default_pair();

@@ -739,6 +739,10 @@ impl Client {
                     return;
                 }
                 conn.closing = Closing::Queued;
+                // From here the close is bounded by the request timeout (the close POST's
+                // or the WebSocket's), not by the heartbeat: a slow close is still the
+                // application's close.
+                self.timers.stop(Timer::Heartbeat);
                 if matches!(conn.link, Link::WebSocket { .. }) {
                     self.arm(Timer::Close, now, self.config.request_timeout);
                 }
@@ -1121,7 +1125,9 @@ impl Client {
             }
             Packet::Ping { probe: false } => {
                 self.pong_due = true;
-                if let Phase::Open(c) = &self.phase {
+                if let Phase::Open(c) = &self.phase
+                    && c.closing == Closing::No
+                {
                     let liveness = c
                         .handshake
                         .ping_interval
