@@ -342,6 +342,39 @@ async fn a_reset_long_poll_is_a_transport_error<R: Runtime>(runtime: R) {
     );
 }
 
+/// A server closes an idle keep-alive connection just as the client sends a request on it
+/// (Node's `keepAliveTimeout` is 5 s, gunicorn's 2 s): the request was never read, so it
+/// is sent again, once, on a new connection, and the session goes on.
+async fn a_request_on_a_keep_alive_connection_the_server_closed_is_sent_again<R: Runtime>(
+    runtime: R,
+) {
+    let open = open_packet("idle", &[], 25_000, 20_000, 1_000_000);
+    let first = Arc::new(AtomicBool::new(true));
+    let server = FaultServer::start(move |mut peer| {
+        let closes_under_a_request = first.swap(false, Ordering::SeqCst);
+        while let Some(request) = peer.read_request() {
+            if request.is_handshake() {
+                peer.respond(200, "text/plain", open.as_bytes());
+            } else if closes_under_a_request {
+                // The request on the kept-alive connection arrives as it closes.
+                return peer.close();
+            } else if request.method == "GET" {
+                peer.respond(200, "text/plain", b"4hello");
+                peer.hold(Duration::from_secs(5));
+                return;
+            } else {
+                peer.respond(200, "text/plain", b"ok");
+            }
+        }
+    });
+    let mut client = connect(&runtime, config(&server, Transport::Polling))
+        .await
+        .unwrap();
+    let message = timeout(WAIT, client.recv()).await.expect("a message in time");
+    assert_eq!(message, Some(Message::from("hello")));
+    assert!(server.connections() >= 2, "{} connections", server.connections());
+}
+
 // ------------------------------------------------------------------ upgrade
 
 async fn a_lost_probe_leaves_the_session_on_polling<R: Runtime>(runtime: R) {
@@ -848,6 +881,7 @@ both_runtimes! {
     a_100_mb_frame_ends_the_connection_without_buffering_it;
     a_reset_websocket_is_a_transport_error;
     a_reset_long_poll_is_a_transport_error;
+    a_request_on_a_keep_alive_connection_the_server_closed_is_sent_again;
     a_lost_probe_leaves_the_session_on_polling;
     a_websocket_server_that_stops_reading_pushes_back;
     a_websocket_server_that_stops_reading_pushes_back_in_bytes;

@@ -96,13 +96,6 @@ impl<R: Runtime> Pool<R> {
         };
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let key = (host.to_owned(), port, secure);
-        let mut sender = match self.take(&key) {
-            Some(s) => s,
-            None => self.connect(runtime, tls, &key).await?,
-        };
-        std::future::poll_fn(|cx| sender.poll_ready(cx))
-            .await
-            .map_err(hyper_error)?;
         let authority = uri
             .authority()
             .map(|a| a.as_str().to_owned())
@@ -111,17 +104,40 @@ impl<R: Runtime> Pool<R> {
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/".to_owned());
-        let mut builder = http::Request::builder().method(request.method).uri(path);
-        if let Some(h) = builder.headers_mut() {
-            *h = request.headers;
-            if let Ok(v) = HeaderValue::from_str(&authority) {
-                h.insert(header::HOST, v);
+        let build = || {
+            let mut builder = http::Request::builder()
+                .method(request.method.clone())
+                .uri(path.as_str());
+            if let Some(h) = builder.headers_mut() {
+                *h = request.headers.clone();
+                if let Ok(v) = HeaderValue::from_str(&authority) {
+                    h.insert(header::HOST, v);
+                }
             }
-        }
-        let req = builder
-            .body(Full::new(request.body))
-            .map_err(|e| TransportError::Io(IoError::new(io::ErrorKind::InvalidInput, e)))?;
-        let response = sender.send_request(req).await.map_err(hyper_error)?;
+            builder
+                .body(Full::new(request.body.clone()))
+                .map_err(|e| TransportError::Io(IoError::new(io::ErrorKind::InvalidInput, e)))
+        };
+        // A kept-alive connection can be closed by the server (its idle timeout: Node's
+        // 5 s, gunicorn's 2 s) just as a request goes out on it. A request that got no
+        // answer at all on a reused connection was not read, so it is sent once more, on a
+        // new connection (as browsers do). A new connection's failure is final.
+        let answered_on_reused = match self.take(&key) {
+            Some(mut sender) => match send(&mut sender, build()?).await {
+                Ok(response) => Some((sender, response)),
+                Err(e) if unanswered(&e) => None,
+                Err(e) => return Err(hyper_error(e).into()),
+            },
+            None => None,
+        };
+        let (mut sender, response) = match answered_on_reused {
+            Some(answered) => answered,
+            None => {
+                let mut sender = self.connect(runtime, tls, &key).await?;
+                let response = send(&mut sender, build()?).await.map_err(hyper_error)?;
+                (sender, response)
+            }
+        };
         let limit = request.max_response_body;
         let (parts, mut body) = response.into_parts();
         let declared = parts
@@ -156,6 +172,22 @@ impl<R: Runtime> Pool<R> {
             body: data.freeze(),
         })
     }
+}
+
+/// Sends `request` once the connection is ready, up to the response's head.
+async fn send(
+    sender: &mut Sender,
+    request: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
+    std::future::poll_fn(|cx| sender.poll_ready(cx)).await?;
+    sender.send_request(request).await
+}
+
+/// Whether the connection ended before any of the response came: the request was not
+/// answered (hyper's "connection closed before message completed", or a connection it
+/// already knew to be closed).
+fn unanswered(error: &hyper::Error) -> bool {
+    error.is_incomplete_message() || error.is_canceled() || error.is_closed()
 }
 
 /// A hyper error as a transport failure: a reset when the connection went away in the
