@@ -49,7 +49,9 @@ type BuildSidHasher = BuildHasherDefault<SidHasher>;
 /// (its task, sockets and buffers gone), kept until it expires to judge late requests.
 enum Entry<D> {
     Live(Socket<D>),
-    Ended(EndedSession),
+    /// Boxed: the map's buckets stay the size of a live entry (a handle), so the
+    /// records of a burst of ended sessions cost their own size, not the map's.
+    Ended(Box<EndedSession>),
 }
 
 struct Shard<D> {
@@ -74,6 +76,11 @@ impl<D> Shard<D> {
         }
         if self.expiry.is_empty() && self.expiry.capacity() > 64 {
             self.expiry.shrink_to_fit();
+        }
+        // A burst of sessions leaves the map at its peak capacity: give most of it back
+        // once it is mostly empty (halving at a quarter keeps shrinking amortised).
+        if self.map.capacity() > 64 && self.map.len() < self.map.capacity() / 4 {
+            self.map.shrink_to(self.map.len() * 2);
         }
     }
 }
@@ -149,7 +156,7 @@ impl<D> SessionTable<D> {
         let mut shard = self.shard(sid);
         shard.purge(now);
         shard.expiry.push_back((ended.expires_at(), sid));
-        shard.map.insert(sid, Entry::Ended(ended));
+        shard.map.insert(sid, Entry::Ended(Box::new(ended)));
     }
 
     pub(crate) fn remove(&self, sid: Sid) {
