@@ -495,3 +495,158 @@ fn a_live_or_busy_session_cannot_retire() {
     h.ws_client_close(probe, TransportEnd::Closed);
     assert!(h.session(sid2).retire().is_some());
 }
+
+// ------------------------------------------------------------- what a binding measures
+
+#[test]
+fn the_ping_round_trip_runs_from_when_the_ping_was_due_to_its_pong() {
+    let mut h = Harness::new(suite_config());
+    let (ws, sid, _) = h.open_ws();
+    assert_eq!(h.session(sid).take_ping_rtt(), None, "no pong yet");
+    // The ping is due at 300 ms; the binding noticed at 310 ms; the pong came at 345 ms.
+    h.now = h.start + Duration::from_millis(310);
+    h.ep.fire();
+    assert_eq!(h.ws_recv_text(ws), ["2"]);
+    h.now = h.start + Duration::from_millis(345);
+    h.ws_text(ws, "3");
+    assert_eq!(
+        h.session(sid).take_ping_rtt(),
+        Some(Duration::from_millis(45))
+    );
+    assert_eq!(h.session(sid).take_ping_rtt(), None, "taken once");
+    // A stray pong measures nothing.
+    h.ws_text(ws, "3");
+    assert_eq!(h.session(sid).take_ping_rtt(), None);
+    // The next ping, over polling as well: due 300 ms after the pong.
+    let (psid, _) = h.open_polling();
+    let get = h.get(&Harness::poll_uri(psid));
+    h.advance(Duration::from_millis(300));
+    assert_eq!(h.body(get), "2");
+    h.advance(Duration::from_millis(20));
+    let post = h.post(&Harness::poll_uri(psid), b"3");
+    assert_eq!(h.body(post), "ok");
+    assert_eq!(
+        h.session(psid).take_ping_rtt(),
+        Some(Duration::from_millis(20))
+    );
+}
+
+#[test]
+fn a_ping_outstanding_when_an_upgrade_pauses_the_heartbeat_is_not_measured() {
+    let mut h = Harness::new(suite_config());
+    let (sid, _) = h.open_polling();
+    let get = h.get(&Harness::poll_uri(sid));
+    h.advance(Duration::from_millis(300));
+    assert_eq!(h.body(get), "2");
+    // The client upgrades before it answers; its pong comes over the new WebSocket.
+    let ws = h.upgrade(sid);
+    h.advance(Duration::from_millis(150));
+    h.ws_text(ws, "3");
+    assert_eq!(h.session(sid).take_ping_rtt(), None);
+    assert!(h.is_live(sid));
+}
+
+/// The refusal of a request routed with [`Server::route_request`].
+fn refusal(
+    h: &Harness,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> engineio_proto::server::Refused {
+    let uri: Uri = uri.parse().unwrap();
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let info = RequestInfo::new(&method, &uri, &map);
+    match h.server.route_request(h.now, RequestId(1), &info) {
+        Err(refused) => *refused,
+        Ok(routed) => panic!("not refused: {routed:?}"),
+    }
+}
+
+#[test]
+fn route_request_says_why_it_refused_and_whether_it_was_a_handshake() {
+    use engineio_proto::Transport;
+    use engineio_proto::server::{AllowedOrigins, RequestError};
+    let mut c = config();
+    c.cors.origins = AllowedOrigins::list(["https://app.example"]);
+    let h = Harness::new(c);
+    let evil = [("origin", "https://evil.example")];
+    let r = refusal(
+        &h,
+        Method::GET,
+        "/engine.io/?EIO=4&transport=polling",
+        &evil,
+    );
+    assert!(matches!(r.error(), RequestError::OriginNotAllowed(_)));
+    assert!(r.is_handshake());
+    assert_eq!(r.transport(), Some(Transport::Polling));
+    assert_eq!(r.response().status, StatusCode::BAD_REQUEST);
+    // The answer is the one handle_request gives.
+    let uri: Uri = "/engine.io/?EIO=4&transport=polling".parse().unwrap();
+    let mut map = HeaderMap::new();
+    map.insert("origin", "https://evil.example".parse().unwrap());
+    let Routed::Respond(same) = h.server.handle_request(
+        h.now,
+        RequestId(2),
+        &RequestInfo::new(&Method::GET, &uri, &map),
+    ) else {
+        panic!("not refused")
+    };
+    assert_eq!(&same, r.response());
+    // A preflight for a session's POST.
+    let r = refusal(
+        &h,
+        Method::OPTIONS,
+        "/engine.io/?EIO=4&transport=polling&sid=abc",
+        &evil,
+    );
+    assert!(matches!(r.error(), RequestError::OriginNotAllowed(_)));
+    assert!(!r.is_handshake());
+    // A session's request with the wrong method, and a malformed sid.
+    let r = refusal(
+        &h,
+        Method::PUT,
+        "/engine.io/?EIO=4&transport=polling&sid=abc",
+        &[],
+    );
+    assert!(matches!(r.error(), RequestError::MethodNotAllowed { .. }));
+    assert!(!r.is_handshake());
+    let r = refusal(
+        &h,
+        Method::GET,
+        "/engine.io/?EIO=4&transport=websocket&sid=%00",
+        &[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+    );
+    assert!(matches!(r.error(), RequestError::UnknownSid(_)));
+    assert_eq!(r.transport(), Some(Transport::WebSocket));
+    // An unknown transport names none.
+    let r = refusal(
+        &h,
+        Method::GET,
+        "/engine.io/?EIO=4&transport=carrier-pigeon",
+        &[],
+    );
+    assert!(matches!(r.error(), RequestError::UnknownTransport(_)));
+    assert_eq!(r.transport(), None);
+    // What is not a refusal stays in Ok: a preflight allowed, a path not Engine.IO's.
+    let uri: Uri = "/elsewhere".parse().unwrap();
+    let headers = HeaderMap::new();
+    assert!(matches!(
+        h.server.route_request(
+            h.now,
+            RequestId(3),
+            &RequestInfo::new(&Method::GET, &uri, &headers)
+        ),
+        Ok(Routed::Respond(_))
+    ));
+}

@@ -364,6 +364,44 @@ impl SessionRequest {
     }
 }
 
+/// A request [`Server::route_request`] refused before any session took it: the answer to
+/// send, and why, for metrics and logs.
+#[derive(Debug)]
+pub struct Refused {
+    error: RequestError,
+    handshake: bool,
+    transport: Option<Transport>,
+    response: Response,
+}
+
+impl Refused {
+    /// Why it was refused.
+    pub fn error(&self) -> &RequestError {
+        &self.error
+    }
+
+    /// Whether the request asked for a new session (it named no `sid`): a refused
+    /// handshake, rather than a refused request of an existing session.
+    pub fn is_handshake(&self) -> bool {
+        self.handshake
+    }
+
+    /// The transport the request named, when it named a valid one.
+    pub fn transport(&self) -> Option<Transport> {
+        self.transport
+    }
+
+    /// The answer to send: the protocol's JSON error with CORS headers.
+    pub fn response(&self) -> &Response {
+        &self.response
+    }
+
+    /// The answer to send.
+    pub fn into_response(self) -> Response {
+        self.response
+    }
+}
+
 impl Server {
     /// A server with this configuration, taking session ids from `sids`.
     pub fn new(config: ServerConfig, sids: impl SidGenerator) -> Result<Server, ConfigError> {
@@ -489,29 +527,46 @@ impl Server {
     /// (code 3) and the protocol version (code 5), and for a handshake the method (code 2),
     /// the WebSocket headers (code 3), the protocol version (code 5) and shutdown (503).
     pub fn handle_request(&self, now: Instant, id: RequestId, req: &RequestInfo<'_>) -> Routed {
+        match self.route_request(now, id, req) {
+            Ok(routed) => routed,
+            Err(refused) => Routed::Respond(refused.into_response()),
+        }
+    }
+
+    /// Like [`handle_request`](Self::handle_request), with the requests the protocol
+    /// refuses (its JSON errors) apart, saying why: [`Refused`] holds the error, whether
+    /// the request was a handshake, and the answer to send. Bindings that count refusals
+    /// (metrics) use this; `Ok` holds everything else, including CORS preflights and the
+    /// 404 for a path that is not Engine.IO's. (The refusal is boxed: it is the rare path,
+    /// and it keeps the common one small.)
+    pub fn route_request(
+        &self,
+        now: Instant,
+        id: RequestId,
+        req: &RequestInfo<'_>,
+    ) -> Result<Routed, Box<Refused>> {
         if !self.matches_path(req.uri.path()) {
             let mut r = Response::empty(StatusCode::NOT_FOUND);
             r.body = Bytes::from_static(b"Not Found");
-            return Routed::Respond(r);
+            return Ok(Routed::Respond(r));
         }
         let trust = self.config.trust_forwarded_headers;
         let cors_result = check_origin(&self.config.cors, trust, req);
+        let query = request::ProtocolQuery::parse(req.uri.query().unwrap_or(""));
         if *req.method == Method::OPTIONS
             && !matches!(self.config.cors.origins, AllowedOrigins::Disabled)
         {
-            return Routed::Respond(match cors_result {
-                Ok(cors) => preflight(&cors, req),
-                Err(refused) => RequestError::OriginNotAllowed(refused.0).to_response(),
-            });
+            return match cors_result {
+                Ok(cors) => Ok(Routed::Respond(preflight(&cors, req))),
+                Err(refused) => Err(refusal(
+                    RequestError::OriginNotAllowed(refused.0),
+                    &Cors::default(),
+                    &query,
+                )),
+            };
         }
-        match self.route(now, id, req, cors_result) {
-            Ok(routed) => routed,
-            Err((err, cors)) => {
-                let mut r = err.to_response();
-                cors.apply(&mut r.headers);
-                Routed::Respond(r)
-            }
-        }
+        self.route(now, id, req, &query, cors_result)
+            .map_err(|(error, cors)| refusal(error, &cors, &query))
     }
 
     fn route(
@@ -519,16 +574,16 @@ impl Server {
         now: Instant,
         id: RequestId,
         req: &RequestInfo<'_>,
+        query: &request::ProtocolQuery<'_>,
         cors_result: Result<Cors, request::OriginRefused>,
     ) -> Result<Routed, (RequestError, Cors)> {
-        let query = request::ProtocolQuery::parse(req.uri.query().unwrap_or(""));
-        let transport = match query.transport {
+        let transport = match &query.transport {
             Some(t) => match t.parse::<Transport>() {
                 Ok(t) if self.config.transports.allows(t) => t,
                 Ok(t) => return Err((RequestError::TransportDisabled(t), Cors::default())),
                 Err(_) => {
                     return Err((
-                        RequestError::UnknownTransport(Some(t.into_owned())),
+                        RequestError::UnknownTransport(Some(t.to_string())),
                         Cors::default(),
                     ));
                 }
@@ -542,8 +597,8 @@ impl Server {
             return fail(RequestError::JsonpNotSupported);
         }
         let upgrade = req.is_websocket_upgrade();
-        let eio = query.eio;
-        if let Some(sid) = query.sid {
+        let eio = &query.eio;
+        if let Some(sid) = &query.sid {
             let kind = match (transport, upgrade) {
                 (Transport::WebSocket, true) => SessionRequestKind::WebSocket,
                 (Transport::WebSocket, false) => {
@@ -575,8 +630,8 @@ impl Server {
             if let Err(e) = check_protocol_version(eio.as_deref()) {
                 return fail(e.into());
             }
-            let Ok(sid) = Sid::new(&sid) else {
-                return fail(RequestError::UnknownSid(sid.into_owned()));
+            let Ok(sid) = Sid::new(sid) else {
+                return fail(RequestError::UnknownSid(sid.to_string()));
             };
             if kind == SessionRequestKind::WebSocket
                 && let Some(e) = req.websocket_refusal()
@@ -671,6 +726,18 @@ impl Server {
         handshake.cors.apply(&mut r.headers);
         r
     }
+}
+
+/// The answer to a refused request, with why and what it asked for.
+fn refusal(error: RequestError, cors: &Cors, query: &request::ProtocolQuery<'_>) -> Box<Refused> {
+    let mut response = error.to_response();
+    cors.apply(&mut response.headers);
+    Box::new(Refused {
+        error,
+        handshake: query.sid.is_none(),
+        transport: query.transport.as_deref().and_then(|t| t.parse().ok()),
+        response,
+    })
 }
 
 fn preflight(cors: &Cors, req: &RequestInfo<'_>) -> Response {

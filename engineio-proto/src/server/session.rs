@@ -264,6 +264,10 @@ pub struct Session {
     actions: VecDeque<Action>,
     timers: TimerTable<Timer, { Timer::COUNT }>,
     awaiting_pong: bool,
+    /// When the outstanding ping was queued (its timer's deadline).
+    ping_sent: Option<Instant>,
+    /// The heartbeat's last round trip, until [`Session::take_ping_rtt`] takes it.
+    ping_rtt: Option<Duration>,
     ping_due: bool,
     paused: bool,
     post: Option<(RequestId, Cors)>,
@@ -333,6 +337,8 @@ impl Session {
             actions: VecDeque::new(),
             timers,
             awaiting_pong: false,
+            ping_sent: None,
+            ping_rtt: None,
             ping_due: false,
             paused: false,
             post: None,
@@ -427,6 +433,18 @@ impl Session {
     /// How many packets wait in the outgoing queue.
     pub fn queued(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// The heartbeat's round-trip time measured since the last call, if a pong arrived
+    /// meanwhile: from the instant the ping was due (when the session queued it; over
+    /// polling it leaves with the next GET's answer) to the instant of the input that
+    /// brought its pong. For metrics; `None` until the next pong once taken.
+    ///
+    /// A ping still unanswered when an upgrade's probe pauses the heartbeat is not
+    /// measured (its pong comes at the upgrade's pace). Nothing reads a clock: both
+    /// instants are the ones the binding gave the session.
+    pub fn take_ping_rtt(&mut self) -> Option<Duration> {
+        self.ping_rtt.take()
     }
 
     // ---------------------------------------------------------------- outputs
@@ -1051,6 +1069,9 @@ impl Session {
             Packet::Pong { probe: false } => {
                 if self.awaiting_pong {
                     self.awaiting_pong = false;
+                    if let Some(sent) = self.ping_sent.take() {
+                        self.ping_rtt = Some(now.saturating_duration_since(sent));
+                    }
                     self.timers.stop(Timer::PingTimeout);
                     if self.closing.is_none() {
                         self.timers
@@ -1086,8 +1107,10 @@ impl Session {
             u.probed = true;
         }
         let parked = get.take();
-        // Pause the heartbeat: the client stops polling until the upgrade ends.
+        // Pause the heartbeat: the client stops polling until the upgrade ends. A pong
+        // still awaited now comes at the upgrade's pace: it is not a round trip.
         self.paused = true;
+        self.ping_sent = None;
         self.timers.stop(Timer::PingTimeout);
         if let Some((id, cors)) = parked {
             if self.outbox.is_empty() {
@@ -1181,6 +1204,7 @@ impl Session {
         }
         self.outbox.push_back(Packet::Ping { probe: false });
         self.awaiting_pong = true;
+        self.ping_sent = Some(at);
         self.timers
             .set(Timer::PingTimeout, at + self.config.ping_timeout);
         self.flush_polling(at);
@@ -1316,6 +1340,7 @@ impl Session {
         self.timers.clear();
         self.closing = None;
         self.awaiting_pong = false;
+        self.ping_sent = None;
         self.paused = false;
         self.write_blocked = false;
         self.reading = false;
