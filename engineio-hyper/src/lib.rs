@@ -18,6 +18,7 @@ pub mod arrival;
 pub mod client;
 mod link;
 pub mod listener;
+pub mod metrics;
 pub mod runtime;
 pub mod server;
 pub mod tls;

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::Shared;
 use super::http::Pool;
 use super::ws::{Outcome, PULL_BYTES, PULL_MESSAGES, Sockets};
+use crate::metrics::ConnectionMetrics;
 use crate::runtime::{DeadlineTimer, Runtime};
 
 /// Rounds of work in one poll before the driver lets other tasks run.
@@ -46,6 +47,21 @@ pub(super) struct Driver<R: Runtime> {
     /// The machine has finished: what is left is closing sockets, until they are closed
     /// or the machine drops them.
     finished: bool,
+    /// The span the driver runs in: one per session, with its sid (and one without a sid
+    /// while connecting).
+    span: tracing::Span,
+    /// The connection's share of the metrics (nothing without the `metrics` feature).
+    metrics: ConnectionMetrics,
+}
+
+/// The span of a session (or, with no sid, of the attempts before one).
+fn session_span(sid: Option<engineio_proto::Sid>) -> tracing::Span {
+    match sid {
+        Some(sid) => tracing::info_span!(parent: None, "engineio_client_session", sid = %sid),
+        None => {
+            tracing::info_span!(parent: None, "engineio_client_session", sid = tracing::field::Empty)
+        }
+    }
 }
 
 impl<R: Runtime> Driver<R> {
@@ -56,6 +72,7 @@ impl<R: Runtime> Driver<R> {
         tls: R::TlsConfig,
     ) -> Driver<R> {
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        let metrics = ConnectionMetrics::new(&shared.metrics);
         Driver {
             runtime,
             shared,
@@ -68,6 +85,8 @@ impl<R: Runtime> Driver<R> {
             tls,
             timer: DeadlineTimer::default(),
             finished: false,
+            span: session_span(None),
+            metrics,
         }
     }
 
@@ -123,6 +142,15 @@ impl<R: Runtime> Driver<R> {
                 }
                 ClientAction::WsDrop { ws } => self.sockets.drop_socket(ws),
                 ClientAction::Event(event) => {
+                    let shared = &self.shared;
+                    self.metrics.event(&event, || shared.lock().transport());
+                    match &event {
+                        ClientEvent::Connected(hs) | ClientEvent::Reconnected(hs) => {
+                            self.span = session_span(Some(hs.sid));
+                        }
+                        ClientEvent::Disconnected(_) => self.span = session_span(None),
+                        _ => {}
+                    }
                     // The application may have dropped its side; then nobody listens.
                     if let Some(events) = &self.events {
                         let _ = events.send(event);
@@ -245,6 +273,9 @@ impl<R: Runtime> Future for Driver<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // The session this wake-up starts in (a new one takes over from the next).
+        let span = this.span.clone();
+        let _in_session = span.enter();
         this.shared.wakeup.enter(cx);
         this.sockets.new_wakeup();
         for _ in 0..ROUNDS {
@@ -261,13 +292,16 @@ impl<R: Runtime> Future for Driver<R> {
             }
             if this.finished && this.sockets.is_empty() {
                 this.shared.wakeup.exit();
+                this.metrics.flush();
                 return Poll::Ready(());
             }
             if !progress && !this.shared.wakeup.idle() {
+                this.metrics.flush();
                 return Poll::Pending;
             }
         }
         // Busy: come back after the other tasks had a turn.
+        this.metrics.flush();
         cx.waker().wake_by_ref();
         Poll::Pending
     }

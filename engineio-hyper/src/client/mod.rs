@@ -53,6 +53,8 @@ pub enum ClientError {
 struct Shared {
     machine: Mutex<Machine>,
     wakeup: Wakeup,
+    /// The metrics' handles (nothing without the `metrics` feature).
+    metrics: crate::metrics::ClientMetrics,
 }
 
 impl Shared {
@@ -118,6 +120,10 @@ impl<R: Runtime> Client<R> {
     /// Dropping the returned future before it completes (for example with a timeout
     /// around it) abandons the attempt: its requests and sockets are closed and nothing
     /// is retried.
+    ///
+    /// With the `metrics` feature, the client's metrics are registered when this starts,
+    /// under the recorder in force (see [`crate::metrics`]). Each session's driver runs in
+    /// an `engineio_client_session` span (INFO, with the `sid` field).
     pub async fn connect(runtime: R, config: ClientConfig) -> Result<Client<R>, ClientError> {
         Self::connect_with_tls(runtime, config, R::TlsConfig::default()).await
     }
@@ -136,6 +142,7 @@ impl<R: Runtime> Client<R> {
         let shared = Arc::new(Shared {
             machine: Mutex::new(machine),
             wakeup: Wakeup::default(),
+            metrics: crate::metrics::ClientMetrics::new(),
         });
         let (events_tx, mut events) = mpsc::unbounded_channel();
         runtime.spawn(driver::Driver::new(
@@ -219,7 +226,10 @@ impl<R: Runtime> Client<R> {
     /// (or the network) is not taking them as fast as they are sent. Messages leave the
     /// queue only as fast as the socket takes them, on every transport; retry later.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let result = self.shared.lock().send(message);
+        let result = self
+            .shared
+            .metrics
+            .send(&mut self.shared.lock(), message.into());
         if result.is_ok() {
             self.shared.wakeup.wake();
         }
@@ -228,7 +238,10 @@ impl<R: Runtime> Client<R> {
 
     /// Queues a value serialised as JSON, as a text message.
     pub fn send_json<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<(), SendError> {
-        let result = self.shared.lock().send_json(value);
+        let result = self
+            .shared
+            .metrics
+            .send_json(&mut self.shared.lock(), value);
         if result.is_ok() {
             self.shared.wakeup.wake();
         }

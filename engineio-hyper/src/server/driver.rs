@@ -22,11 +22,12 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use engineio_proto::server::{Action, Event};
-use engineio_proto::{RequestId, TransportEnd, WsMessage};
+use engineio_proto::{RequestId, Transport, TransportEnd, WsMessage};
 
 use super::Shared;
 use super::socket::{Handler, Reply, Socket};
 use crate::link::Link;
+use crate::metrics::SessionMetrics;
 use crate::runtime::{DeadlineTimer, Runtime};
 use crate::ws::transport_end;
 
@@ -55,10 +56,18 @@ pub(crate) struct Driver<H: Handler, R: Runtime> {
     /// The session has ended (its `Event::Closed` went to the handler).
     session_over: bool,
     released: bool,
+    /// The session's share of the metrics (nothing without the `metrics` feature).
+    metrics: SessionMetrics,
 }
 
 impl<H: Handler, R: Runtime> Driver<H, R> {
-    pub(crate) fn new(shared: Arc<Shared<H, R>>, socket: Socket<H::Data>) -> Self {
+    /// The driver of a session just opened on `transport`.
+    pub(crate) fn new(
+        shared: Arc<Shared<H, R>>,
+        socket: Socket<H::Data>,
+        transport: Transport,
+    ) -> Self {
+        let metrics = SessionMetrics::open(&shared.metrics, transport);
         Driver {
             shared,
             socket,
@@ -71,6 +80,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             shrink_when_idle: true,
             session_over: false,
             released: false,
+            metrics,
         }
     }
 
@@ -186,6 +196,8 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             {
                 // Take a batch under one lock; handlers run without it.
                 let mut state = self.socket.lock();
+                let state = &mut *state;
+                self.metrics.take(&mut state.sent, &mut state.session);
                 while batch.len() < ACTION_BATCH {
                     match state.session.poll_action() {
                         Some(Action::Release) => {
@@ -242,11 +254,16 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
                 None => self.drained.push(ws),
             },
             Action::Event(Event::Message(message)) => {
+                self.metrics.received(&message);
                 self.shared.handler.on_message(&self.socket, message);
             }
-            Action::Event(Event::Upgraded) => self.shared.handler.on_upgrade(&self.socket),
+            Action::Event(Event::Upgraded) => {
+                self.metrics.upgraded();
+                self.shared.handler.on_upgrade(&self.socket);
+            }
             Action::Event(Event::UpgradeFailed(failure)) => {
-                tracing::debug!(sid = %self.socket.sid(), %failure, "upgrade failed");
+                tracing::debug!(%failure, "upgrade failed");
+                self.metrics.upgrade_failed(&failure);
                 self.shared
                     .handler
                     .on_upgrade_failed(&self.socket, &failure);
@@ -254,7 +271,8 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             Action::Event(Event::Closed(reason)) => {
                 self.session_over = true;
                 self.shared.session_ended();
-                tracing::debug!(sid = %self.socket.sid(), %reason, "session closed");
+                tracing::debug!(%reason, "session closed");
+                self.metrics.closed(&reason);
                 self.shared.handler.on_disconnect(&self.socket, &reason);
             }
             Action::Event(_) => {}
@@ -401,6 +419,7 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
             progress |= this.flush(cx);
             this.retire();
             if this.released {
+                this.metrics.flush();
                 this.socket.shared.wakeup.exit();
                 return Poll::Ready(());
             }
@@ -410,6 +429,7 @@ impl<H: Handler, R: Runtime> Future for Driver<H, R> {
                     this.shrink_when_idle = false;
                     this.shrink();
                 }
+                this.metrics.flush();
                 return Poll::Pending;
             }
         }

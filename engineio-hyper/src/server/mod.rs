@@ -164,6 +164,8 @@ pub(crate) struct Shared<H: Handler, R: Runtime> {
     /// released).
     pub(crate) live: AtomicUsize,
     pub(crate) forwarder: forward::Forwarder,
+    /// The metrics' handles (nothing without the `metrics` feature).
+    pub(crate) metrics: crate::metrics::ServerMetrics,
 }
 
 impl<H: Handler, R: Runtime> Shared<H, R> {
@@ -205,6 +207,9 @@ impl<H: Handler, R: Runtime> std::fmt::Debug for EngineIo<H, R> {
 
 impl<H: Handler, R: Runtime> EngineIo<H, R> {
     /// A server with session ids from the OS CSPRNG.
+    ///
+    /// With the `metrics` feature, the server's metrics are registered now, under the
+    /// recorder in force (see [`crate::metrics`]): install yours before.
     pub fn new(runtime: R, handler: H, config: impl Into<Config>) -> Result<Self, ConfigError> {
         Self::with_sid_generator(runtime, handler, config, OsSidGenerator)
     }
@@ -240,6 +245,7 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
                 next_id: AtomicU64::new(1),
                 live: AtomicUsize::new(0),
                 forwarder: forward::Forwarder::default(),
+                metrics: crate::metrics::ServerMetrics::new(),
             }),
         })
     }

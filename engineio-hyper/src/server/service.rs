@@ -15,6 +15,7 @@ use http::{Request, header};
 use http_body::Body;
 use http_body_util::Either;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::conn::{ArrivedAt, UpgradeNotice};
 use super::driver::{Driver, boxed_ws};
@@ -126,7 +127,13 @@ where
     if let Some(p) = peer {
         info = info.with_peer_addr(p.addr).with_secure(p.secure);
     }
-    let routed = shared.server.handle_request(arrived, id, &info);
+    let routed = match shared.server.route_request(arrived, id, &info) {
+        Ok(routed) => routed,
+        Err(refused) => {
+            shared.metrics.refused(&refused);
+            Routed::Respond(refused.into_response())
+        }
+    };
     let answer = Answer {
         accept_encoding: parts.headers.get(header::ACCEPT_ENCODING).cloned(),
         compression: shared
@@ -237,6 +244,7 @@ async fn open_session<H: Handler, R: Runtime>(
         Ok(data) => data,
         Err(rejection) => {
             tracing::debug!(peer = ?peer, status = %rejection.status, message = %rejection.message, "handshake rejected by on_connect");
+            shared.metrics.handshake_rejected_by_handler();
             return answer.respond(shared.server.reject(handshake, rejection));
         }
     };
@@ -245,25 +253,36 @@ async fn open_session<H: Handler, R: Runtime>(
     let session = match shared.server.accept(now, handshake) {
         Ok(session) => session,
         // The server began shutting down while the application decided.
-        Err(refusal) => return answer.respond(*refusal),
+        Err(refusal) => {
+            shared
+                .metrics
+                .handshake_rejected(&RequestError::ShuttingDown);
+            return answer.respond(*refusal);
+        }
     };
+    shared.metrics.handshake(transport);
+    let sid = session.sid();
+    // A root span: the session outlives the request that opened it.
+    let span = tracing::info_span!(parent: None, "engineio_session", sid = %sid);
+    span.follows_from(tracing::Span::current());
     let runtime = shared.runtime.clone();
     let socket = Socket {
         shared: Arc::new(SocketShared {
-            sid: session.sid(),
+            sid,
             peer_addr: peer.map(|p| p.addr),
             state: std::sync::Mutex::new(SessionState::new(session)),
             wakeup: Default::default(),
             data,
             now: Box::new(move || runtime.now()),
+            span: span.clone(),
+            metrics: shared.metrics.clone(),
         }),
     };
-    tracing::debug!(sid = %socket.sid(), %transport, peer = ?peer, "session opened");
+    span.in_scope(|| tracing::debug!(%transport, peer = ?peer, "session opened"));
     let reply = socket.expect_reply(id);
     shared.session_started(socket.clone());
-    shared
-        .runtime
-        .spawn(Driver::new(Arc::clone(&shared), socket.clone()));
+    let driver = Driver::new(Arc::clone(&shared), socket.clone(), transport);
+    shared.runtime.spawn(driver.instrument(span));
     // Only a driver that died (its runtime shutting down) leaves a handshake unanswered.
     let lost = || RequestError::ShuttingDown.to_response();
     finish(&shared, socket, id, reply, answer, lost).await
@@ -303,7 +322,9 @@ where
             Ok(bytes) => socket.post_body(id, bytes),
             Err(e) => {
                 let e: BoxError = e.into();
-                tracing::debug!(sid = %socket.sid(), error = %e, "reading a POST body failed");
+                socket
+                    .span()
+                    .in_scope(|| tracing::debug!(error = %e, "reading a POST body failed"));
                 socket.post_body_failed(id, &e.to_string());
             }
         }
@@ -326,6 +347,7 @@ fn ended_or_unknown<H: Handler, R: Runtime>(
         Some(answer) => answer,
         None => {
             tracing::debug!(sid = %request.sid(), "request for an unknown session");
+            shared.metrics.unknown_sid(request.kind());
             request.unknown_session()
         }
     }

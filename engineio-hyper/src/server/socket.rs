@@ -122,6 +122,8 @@ pub(crate) struct SessionState {
     pub(crate) new_ws: Vec<(RequestId, Box<dyn Any + Send>)>,
     /// The driver is gone (the session was released): nothing will answer a request.
     pub(crate) released: bool,
+    /// What the application queued, for the metrics (nothing without the feature).
+    pub(crate) sent: crate::metrics::SendTally,
 }
 
 impl SessionState {
@@ -131,6 +133,7 @@ impl SessionState {
             replies: Vec::new(),
             new_ws: Vec::new(),
             released: false,
+            sent: Default::default(),
         }
     }
 }
@@ -142,6 +145,11 @@ pub(crate) struct SocketShared<D> {
     pub(crate) wakeup: crate::runtime::Wakeup,
     pub(crate) data: D,
     pub(crate) now: Box<dyn Fn() -> std::time::Instant + Send + Sync>,
+    /// The session's span: its driver runs in it, so every log line of the session
+    /// (the handler's included) carries the sid.
+    pub(crate) span: tracing::Span,
+    /// The server's metrics (nothing without the `metrics` feature).
+    pub(crate) metrics: crate::metrics::ServerMetrics,
 }
 
 /// A handle to one session: send, close, read its data. Cheap to clone; it can be kept
@@ -194,6 +202,24 @@ impl<D> Socket<D> {
         &self.shared.data
     }
 
+    /// The session's `tracing` span (`engineio_session`, at level INFO, with the `sid`
+    /// field). The session's driver runs in it, so everything logged from the
+    /// [`Handler`] callbacks already carries the sid; enter it (or `.instrument()` a
+    /// future with a clone) to give the same context to work done elsewhere for this
+    /// session.
+    ///
+    /// ```
+    /// use engineio_hyper::server::Socket;
+    ///
+    /// fn on_slow_job_done(socket: &Socket<()>) {
+    ///     let _in_session = socket.span().enter();
+    ///     tracing::info!("report ready"); // logged with sid=...
+    /// }
+    /// ```
+    pub fn span(&self) -> &tracing::Span {
+        &self.shared.span
+    }
+
     /// The transport in use.
     pub fn transport(&self) -> Transport {
         self.lock().session.transport()
@@ -210,9 +236,14 @@ impl<D> Socket<D> {
     /// (the client is not reading: back-pressure), or a text message holds `U+001E` while
     /// the session may still use polling.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let result = self.lock().session.send(message);
-        if result.is_ok() {
-            self.wake();
+        let result = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            state.sent.send(&mut state.session, message.into())
+        };
+        match &result {
+            Ok(()) => self.wake(),
+            Err(e) => self.shared.metrics.send_refused(e),
         }
         result
     }
@@ -224,9 +255,14 @@ impl<D> Socket<D> {
 
     /// Queues a value serialised as JSON, as a text message.
     pub fn send_json<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<(), SendError> {
-        let result = self.lock().session.send_json(value);
-        if result.is_ok() {
-            self.wake();
+        let result = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            state.sent.send_json(&mut state.session, value)
+        };
+        match &result {
+            Ok(()) => self.wake(),
+            Err(e) => self.shared.metrics.send_refused(e),
         }
         result
     }
