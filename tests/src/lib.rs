@@ -5,6 +5,8 @@
 //! - `tests/client_faults.rs`: our client (both runtimes) against the misbehaving server
 //!   of [`fault_server`]; `tests/ws_resets.rs`: how both servers report a WebSocket's end.
 //! - `tests/cluster.rs`: cluster nodes (tokio and smol) on a real redis-server.
+//! - `tests/metrics.rs`: the metrics counted after scripted sessions, on both bindings
+//!   and both client runtimes, read through [`recorded`].
 //! - `tests/interop.rs`: the real peers (Node engine.io / engine.io-client,
 //!   python-engineio, Chromium) through `tests/interop/run.py`.
 #![allow(clippy::disallowed_methods)]
@@ -14,6 +16,7 @@ pub mod child;
 pub mod cluster;
 pub mod fault_server;
 pub mod net;
+pub mod recorded;
 pub mod virtual_rt;
 
 /// The README's code examples, compiled and run as doctests so that they stay true.
