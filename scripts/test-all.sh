@@ -3,7 +3,8 @@
 #
 #   scripts/test-all.sh
 #
-# Stages: formatting, clippy (warnings are errors), rustdoc (warnings are errors), the
+# Stages: formatting, clippy (warnings are errors; also with every feature, and without
+# the metrics feature the test build turns on), rustdoc (warnings are errors), the
 # workspace's unit, property and integration tests, doctests, the reliability suite (hostile
 # and broken clients against both bindings, docs/reliability.md), a bounded fuzz run of every
 # fuzz target, the interop matrix against the real peers (Node engine.io and
@@ -49,6 +50,12 @@ run_tests() {
 # and the server it starts need a few thousand descriptors each, so the soft limit is raised
 # to the hard one (in a subshell: the rest of the run keeps its limits). It uses the debug
 # build that the test stage made (a release build costs more time than it saves).
+metrics_off() {
+    local crates=(-p engineio-proto -p engineio-hyper -p engineio-tokio -p engineio-smol)
+    cargo clippy "${crates[@]}" --all-targets -- -D warnings &&
+        cargo test "${crates[@]}" --lib
+}
+
 run_reliability() (
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
@@ -61,6 +68,10 @@ run_reliability() (
 
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+stage "cargo clippy --all-features" cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The tests crate turns the metrics feature on, and a workspace build unifies features:
+# the build without it (the default for users) is checked on its own.
+stage "without the metrics feature (clippy, unit tests)" metrics_off
 stage "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 stage "tests (unit, property, integration)" run_tests
 stage "doctests" cargo test --workspace --doc
