@@ -9,6 +9,9 @@
 //! `THREADS` sets the worker threads: 1 (the default) is a current-thread runtime, more is
 //! a multi-thread runtime with that many workers.
 //!
+//! Built with `--features metrics`, it installs the Prometheus exporter's recorder first,
+//! so that a run measures the metrics as an application would have them.
+//!
 //! ```sh
 //! cargo build --release -p engineio-tokio --example bench_server
 //! THREADS=1 PORT=3000 taskset -c 0 target/release/examples/bench_server
@@ -78,6 +81,11 @@ fn main() -> std::io::Result<()> {
     config.engine.transports.polling = true;
     config.engine.transports.websocket = true;
     config.engine.allow_upgrades = true;
+    // The recorder comes before the server, which registers its metrics when it is made.
+    #[cfg(feature = "metrics")]
+    let _prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("no other recorder installed");
     runtime.block_on(async {
         let engine = EngineIo::new(Tokio, Echo, config).expect("valid configuration");
         let _ = ENGINE.set(engine.clone());

@@ -33,3 +33,8 @@ pub struct DeploymentDoctests;
 #[doc = include_str!("../../docs/getting-started.md")]
 #[cfg(doctest)]
 pub struct GettingStartedDoctests;
+
+/// The operating guide's examples (the metrics setup), compiled as doctests.
+#[doc = include_str!("../../docs/operating.md")]
+#[cfg(doctest)]
+pub struct OperatingDoctests;
