@@ -79,6 +79,16 @@ pub const SEND_QUEUE_FULL: &str = "engineio_send_queue_full_total";
 /// ping was due to the instant its pong arrived.
 pub const PING_RTT: &str = "engineio_ping_rtt_seconds";
 
+// ------------------------------------------------------------------------ cluster names
+
+/// Counter: requests for a session of another node of the cluster, sent on to it and
+/// answered (see `EngineIo::set_router`), and handshakes handed to a live node while this
+/// one shuts down.
+pub const CLUSTER_FORWARDS: &str = "engineio_cluster_forwards_total";
+/// Counter: forwards that failed (the owner could not be reached or did not answer): the
+/// client was told its session is unknown, and opens a new one.
+pub const CLUSTER_FORWARD_FAILURES: &str = "engineio_cluster_forward_failures_total";
+
 // ------------------------------------------------------------------------ client names
 
 /// Gauge, label `transport`: client connections with an open session now.
@@ -345,6 +355,14 @@ mod on {
             SEND_QUEUE_FULL,
             "Engine.IO sends refused because the session's queue was full"
         );
+        describe_counter!(
+            CLUSTER_FORWARDS,
+            "Engine.IO requests forwarded to the cluster node that owns their session"
+        );
+        describe_counter!(
+            CLUSTER_FORWARD_FAILURES,
+            "Engine.IO requests whose forwarding to another cluster node failed"
+        );
         describe_histogram!(
             PING_RTT,
             Unit::Seconds,
@@ -367,6 +385,8 @@ mod on {
         sent_bytes: Counter,
         send_queue_full: Counter,
         ping_rtt: [Histogram; 2],
+        forwards: Counter,
+        forward_failures: Counter,
     }
 
     /// A server's handles, shared by its sessions.
@@ -393,6 +413,8 @@ mod on {
                 messages_sent: metrics::counter!(MESSAGES_SENT),
                 sent_bytes: metrics::counter!(SENT_BYTES),
                 send_queue_full: metrics::counter!(SEND_QUEUE_FULL),
+                forwards: metrics::counter!(CLUSTER_FORWARDS),
+                forward_failures: metrics::counter!(CLUSTER_FORWARD_FAILURES),
                 ping_rtt: TRANSPORTS
                     .map(|t| metrics::histogram!(PING_RTT, "transport" => t.as_str())),
             }))
@@ -433,6 +455,16 @@ mod on {
             if let SendError::QueueFull { .. } = error {
                 self.0.send_queue_full.increment(1);
             }
+        }
+
+        /// A request was forwarded to another node and answered.
+        pub(crate) fn forwarded(&self) {
+            self.0.forwards.increment(1);
+        }
+
+        /// Forwarding a request to another node failed.
+        pub(crate) fn forward_failed(&self) {
+            self.0.forward_failures.increment(1);
         }
 
         /// A request named a session this server does not have.
@@ -820,6 +852,10 @@ mod off {
         pub(crate) fn refused(&self, _: &Refused) {}
         #[inline(always)]
         pub(crate) fn send_refused(&self, _: &SendError) {}
+        #[inline(always)]
+        pub(crate) fn forwarded(&self) {}
+        #[inline(always)]
+        pub(crate) fn forward_failed(&self) {}
         #[inline(always)]
         pub(crate) fn unknown_sid(&self, _: SessionRequestKind) {}
     }

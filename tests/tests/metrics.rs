@@ -305,6 +305,47 @@ async fn full_send_queues_are_counted<B: Binding>() {
     assert_eq!(m.counter(SEND_QUEUE_FULL, &[]), 4);
 }
 
+/// Says every sid it does not know belongs to the node at `owner`.
+struct SendTo {
+    owner: String,
+}
+
+impl engineio_hyper::server::SessionRouter for SendTo {
+    fn owner_address(&self, _sid: &engineio_proto::Sid) -> Option<String> {
+        Some(self.owner.clone())
+    }
+}
+
+async fn forwarded_requests_are_not_unknown_sids<B: Binding>() {
+    // `b` forwards what it does not know to `a`: a session of `a` asked of `b` is
+    // forwarded, not unknown; with `a` gone, the forward fails.
+    let (a, ma) = recorded_engine::<B>(Config::default());
+    let (b, mb) = recorded_engine::<B>(Config::default());
+    let (addr_a, addr_b) = (B::serve(a), B::serve(b.clone()));
+    let router = SendTo {
+        owner: addr_a.to_string(),
+    };
+    assert!(b.set_router(std::sync::Arc::new(router)));
+    let sid = handshake(addr_a, &[]).await;
+    let poll = format!("/engine.io/?EIO=4&transport=polling&sid={sid}");
+    let r = http(addr_b, "POST", &poll, &[], b"4via b").await;
+    assert_eq!(&r.body()[..], b"ok");
+    assert_eq!(mb.counter(CLUSTER_FORWARDS, &[]), 1);
+    assert_eq!(mb.counter(UNKNOWN_SID, &POLLING), 0);
+    assert_eq!(ma.counter(MESSAGES_RECEIVED, &[]), 1);
+    // An owner that is not there.
+    let (c, mc) = recorded_engine::<B>(Config::default());
+    let addr_c = B::serve(c.clone());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    assert!(c.set_router(std::sync::Arc::new(SendTo { owner: nobody })));
+    let r = http(addr_c, "GET", &poll, &[], b"").await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(mc.counter(CLUSTER_FORWARD_FAILURES, &[]), 1);
+    assert_eq!(mc.counter(CLUSTER_FORWARDS, &[]), 0);
+}
+
 /// The Prometheus exporter renders every series (what the `prometheus` example serves).
 async fn the_prometheus_exporter_renders_the_server_metrics<B: Binding>() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -354,6 +395,7 @@ for_each_binding!(
     upgrades_and_failed_upgrades_are_counted,
     a_ping_timeout_the_round_trip_and_messages_are_counted,
     full_send_queues_are_counted,
+    forwarded_requests_are_not_unknown_sids,
     the_prometheus_exporter_renders_the_server_metrics,
 );
 

@@ -210,10 +210,12 @@ where
     match result {
         Ok(response) => {
             shared.forwarder.forwarded.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.forwarded();
             response
         }
         Err(e) => {
             shared.forwarder.failed.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.forward_failed();
             tracing::warn!(owner = %address, error = %e, "forwarding to the session's owner failed");
             http_glue::to_http(fallback, None, None)
         }

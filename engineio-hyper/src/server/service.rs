@@ -130,6 +130,14 @@ where
     let routed = match shared.server.route_request(arrived, id, &info) {
         Ok(routed) => routed,
         Err(refused) => {
+            // A handshake refused because this node shuts down may go to a live one.
+            if let Some(address) = forward::handshake_address(&shared, &parts, refused.response()) {
+                let refusal = refused.into_response();
+                return Box::pin(forward::forward(
+                    shared, parts, body, peer, address, refusal,
+                ))
+                .await;
+            }
             shared.metrics.refused(&refused);
             Routed::Respond(refused.into_response())
         }
@@ -143,13 +151,7 @@ where
         upgrade: None,
     };
     match routed {
-        Routed::Respond(r) => {
-            // A handshake refused because this node shuts down may go to a live one.
-            if let Some(address) = forward::handshake_address(&shared, &parts, &r) {
-                return Box::pin(forward::forward(shared, parts, body, peer, address, r)).await;
-            }
-            answer.respond(r)
-        }
+        Routed::Respond(r) => answer.respond(r),
         Routed::Handshake(handshake) => {
             let upgrade = Upgrade::take(&mut parts);
             drop(parts);
