@@ -1,0 +1,488 @@
+//! The interop echo server (tests/src/bin/e2e_server.rs) on a mio event loop, with no
+//! async runtime and nothing from engineio-hyper. engineio-proto takes every protocol
+//! decision (status codes, close codes, refusals, timeouts); this file moves bytes and
+//! time. docs/embedding.md walks through it.
+//!
+//! One thread and one `mio::Poll`: HTTP/1.1 over httparse (`engineio_embedded::http1`:
+//! bodies, keep-alive, requests answered in order), WebSockets framed by tungstenite's
+//! synchronous API over the same non-blocking sockets, and one heap for every deadline:
+//! each session's `poll_timeout()` and each HTTP answer its peer stopped reading.
+//!
+//! ```sh
+//! cargo run -p engineio-embedded --example mio_server -- --port 3000
+//! ```
+//!
+//! It takes the e2e server's options (`--port`, `--ping-interval MS`, `--ping-timeout
+//! MS`, `--allow-origin ORIGIN`), echoes every message except the text `__close__` (which
+//! closes the session), and serves the demo page at `/`.
+#![allow(clippy::print_stderr)]
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::{self, Read};
+use std::mem::{replace, take};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use engineio_embedded::http1::{self, Parsed};
+use engineio_embedded::ws::{Link, Status, to_tungstenite};
+use engineio_embedded::{OsSids, Prefixed, e2e};
+use engineio_proto::server::{Action, Event, RequestInfo, Routed, Server, Session};
+use engineio_proto::{RequestId, Response, Sid, server::SessionRequestKind};
+use http::{HeaderMap, header};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use tungstenite::Message as Frame;
+use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
+
+const LISTENER: Token = Token(0);
+
+/// A connection's socket, with the HTTP bytes not written yet (they go out before any
+/// frame tungstenite writes, so the 101 comes first however slowly the peer reads).
+type Sock = Prefixed<TcpStream>;
+
+enum Wire {
+    Http(Sock),
+    Ws(Box<Link<Sock>>, Sid),
+}
+
+/// The request a connection waits to answer (HTTP/1.1 answers go in order).
+struct Waiting {
+    id: RequestId,
+    sid: Sid,
+    /// `Sec-WebSocket-Key`, for the 101.
+    key: Vec<u8>,
+}
+
+struct Conn {
+    wire: Option<Wire>,
+    peer: SocketAddr,
+    input: Vec<u8>,
+    /// When the bytes of the request in `input` began to arrive: its arrival instant.
+    started: Instant,
+    /// Body bytes of an answered request still to discard as they arrive.
+    skip: usize,
+    waiting: Option<Waiting>,
+    /// Close once the answer is written (`Connection: close`, or an unreadable body).
+    close_when_written: bool,
+    /// The peer takes nothing of our answer: the connection is dropped at this instant.
+    stall: Option<Instant>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Session(Sid),
+    Stall(Token),
+}
+
+struct Embedded {
+    poll: Poll,
+    listener: TcpListener,
+    server: Server,
+    ws_config: WebSocketConfig,
+    conns: HashMap<Token, Conn>,
+    /// Live sessions, and closed ones until their `Action::Release`.
+    sessions: HashMap<Sid, Session>,
+    /// The connection of every unanswered request and of every WebSocket.
+    routes: HashMap<RequestId, Token>,
+    /// Every deadline. A moved deadline leaves its old entry behind, skipped when popped
+    /// because it no longer matches `deadlines` (or the connection's `stall`).
+    timers: BinaryHeap<Reverse<(Instant, Due)>>,
+    deadlines: HashMap<Sid, Instant>,
+    /// Connections whose next request may be read (their answer went out).
+    ready: Vec<Token>,
+    next_id: u64,
+    next_token: usize,
+}
+
+impl Embedded {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let next = self.timers.peek().map(|Reverse((at, _))| *at);
+            let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => result?,
+            }
+            let now = Instant::now();
+            for event in &events {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    token => _ = self.ready_io(now, token),
+                }
+            }
+            self.expire(now);
+            while let Some(token) = self.ready.pop() {
+                self.http_read(now, token);
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let (mut tcp, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return eprintln!("accept: {e}"),
+            };
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            let (registry, interest) = (
+                self.poll.registry(),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            if registry.register(&mut tcp, token, interest).is_ok() {
+                let _ = tcp.set_nodelay(true);
+                let conn = Conn {
+                    wire: Some(Wire::Http(Prefixed::new(tcp))),
+                    peer,
+                    input: Vec::new(),
+                    started: now,
+                    skip: 0,
+                    waiting: None,
+                    close_when_written: false,
+                    stall: None,
+                };
+                self.conns.insert(token, conn);
+            }
+        }
+    }
+
+    fn ready_io(&mut self, now: Instant, token: Token) -> Option<()> {
+        let Some(Wire::Ws(link, sid)) = &self.conns.get(&token)?.wire else {
+            self.http_write(now, token);
+            return self.http_read(now, token);
+        };
+        let (ws, sid) = (link.id, *sid);
+        let Some(mut session) = self.sessions.remove(&sid) else {
+            return self.forget(token).map(drop);
+        };
+        self.on_link(ws, |link| link.flush(now, &mut session));
+        self.on_link(ws, |link| link.read(now, &mut session, false));
+        self.drive(now, session);
+        Some(())
+    }
+
+    /// Applies every deadline that has come, in order.
+    fn expire(&mut self, now: Instant) {
+        while let Some(Reverse((at, due))) = self.timers.pop() {
+            if at > now {
+                return self.timers.push(Reverse((at, due)));
+            }
+            match due {
+                Due::Session(sid) if self.deadlines.get(&sid) == Some(&at) => {
+                    self.deadlines.remove(&sid);
+                    if let Some(mut session) = self.sessions.remove(&sid) {
+                        session.handle_timeout(now);
+                        session.shrink_to_fit();
+                        self.drive(now, session);
+                    }
+                }
+                Due::Stall(token) if self.conns.get(&token).and_then(|c| c.stall) == Some(at) => {
+                    self.close_conn(now, token);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The driving contract: after an input, run every action until there is none, then
+    /// keep the session's deadline in the heap.
+    fn drive(&mut self, now: Instant, mut session: Session) {
+        let sid = session.sid();
+        while let Some(action) = session.poll_action() {
+            let s = &mut session;
+            match action {
+                Action::Respond { request, response } => {
+                    let _ = self.respond(now, request, &response);
+                }
+                Action::AcceptWebSocket { request, headers } => {
+                    let _ = self.upgrade(now, s, request, headers);
+                }
+                Action::WsSend { ws, message } => {
+                    self.on_link(ws, |link| link.write(now, s, to_tungstenite(message)));
+                }
+                Action::WsClose { ws, code, reason } => {
+                    let (code, reason) = (code.as_u16().into(), reason.into());
+                    let close = Frame::Close(Some(CloseFrame { code, reason }));
+                    self.on_link(ws, |link| link.write(now, s, close));
+                }
+                Action::WsDrop { ws } => self.forget_route(ws),
+                Action::ReadWebSocket { ws } => {
+                    self.on_link(ws, |link| link.read(now, s, true));
+                    s.handle_ws_drained(now, ws);
+                }
+                // The application: the e2e server's echo.
+                Action::Event(Event::Message(m)) if m.as_text() == Some("__close__") => {
+                    s.close(now);
+                }
+                Action::Event(Event::Message(m)) => {
+                    if let Err(e) = s.send(m) {
+                        eprintln!("echo to {sid} failed: {e}");
+                    }
+                }
+                Action::Event(_) => {}
+                Action::Release => return self.release(sid),
+            }
+        }
+        if let Some(at) = session.poll_timeout()
+            && self.deadlines.insert(sid, at) != Some(at)
+        {
+            self.timers.push(Reverse((at, Due::Session(sid))));
+        }
+        self.sessions.insert(sid, session);
+    }
+
+    /// Drops a released session's record and every socket and request it still holds.
+    fn release(&mut self, sid: Sid) {
+        self.deadlines.remove(&sid);
+        self.conns.retain(|_, c| match &c.wire {
+            Some(Wire::Ws(_, of)) => *of != sid,
+            _ => c.waiting.as_ref().is_none_or(|w| w.sid != sid),
+        });
+        let conns = &self.conns;
+        self.routes.retain(|_, token| conns.contains_key(token));
+    }
+
+    // ------------------------------------------------------------------ HTTP
+
+    fn http_read(&mut self, now: Instant, token: Token) -> Option<()> {
+        let cap = http1::MAX_HEAD + self.server.body_read_limit();
+        let conn = self.conns.get_mut(&token)?;
+        let Some(Wire::Http(sock)) = &mut conn.wire else {
+            return None;
+        };
+        let mut buf = [0u8; 16 * 1024];
+        let mut gone = false;
+        // Past `cap` the rest waits in the kernel, read once a request has been taken.
+        while conn.input.len() < cap {
+            match sock.read(&mut buf) {
+                Ok(0) => gone = true,
+                Ok(n) => {
+                    if conn.input.is_empty() {
+                        conn.started = now;
+                    }
+                    let skipped = conn.skip.min(n);
+                    conn.skip -= skipped;
+                    conn.input.extend_from_slice(buf.get(skipped..n)?);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => gone = true,
+            }
+            break;
+        }
+        self.parse(now, token);
+        gone.then(|| self.close_conn(now, token))
+    }
+
+    /// Takes the complete requests in the connection's input, one at a time: the next is
+    /// taken once the previous one is answered.
+    fn parse(&mut self, now: Instant, token: Token) {
+        let limit = self.server.body_read_limit();
+        while let Some(conn) = self.conns.get_mut(&token) {
+            if conn.waiting.is_some() || conn.close_when_written || conn.input.is_empty() {
+                return;
+            }
+            let req = match http1::parse_request(&conn.input, limit) {
+                Parsed::Incomplete => return,
+                Parsed::Invalid => {
+                    conn.close_when_written = true;
+                    return self.answer(now, token, &http1::bad_request());
+                }
+                Parsed::Request(req) => req,
+            };
+            conn.input.drain(..req.used);
+            let skipped = req.unread.min(conn.input.len());
+            conn.input.drain(..skipped);
+            conn.skip = req.unread - skipped;
+            conn.close_when_written = !req.keep_alive;
+            let arrived = replace(&mut conn.started, now);
+            self.request(now, arrived, token, *req);
+        }
+    }
+
+    fn request(&mut self, now: Instant, arrived: Instant, token: Token, req: http1::Request) {
+        if !self.server.matches_path(req.uri.path()) {
+            return self.answer(now, token, &e2e::static_file(&req.method, req.uri.path()));
+        }
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        let mut info = RequestInfo::new(&req.method, &req.uri, &req.headers);
+        info.peer_addr = self.conns.get(&token).map(|c| c.peer);
+        let key = req.headers.get(header::SEC_WEBSOCKET_KEY);
+        let key = key.map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+        match self.server.handle_request(arrived, id, &info) {
+            Routed::Respond(response) => self.answer(now, token, &response),
+            Routed::Handshake(handshake) => match self.server.accept(now, handshake) {
+                Ok(session) => {
+                    self.wait(token, id, session.sid(), key);
+                    self.drive(now, session);
+                }
+                Err(refusal) => self.answer(now, token, &refusal),
+            },
+            Routed::Session(request) => {
+                let Some(mut session) = self.sessions.remove(&request.sid()) else {
+                    return self.answer(now, token, &request.unknown_session());
+                };
+                let post = matches!(request.kind(), SessionRequestKind::Post { .. });
+                self.wait(token, id, session.sid(), key);
+                session.handle_request(now, request);
+                if post {
+                    session.handle_post_body(now, id, req.body);
+                }
+                self.drive(now, session);
+            }
+        }
+    }
+
+    fn wait(&mut self, token: Token, id: RequestId, sid: Sid, key: Vec<u8>) {
+        self.routes.insert(id, token);
+        if let Some(conn) = self.conns.get_mut(&token) {
+            conn.waiting = Some(Waiting { id, sid, key });
+        }
+    }
+
+    /// The session's answer to `request` (at once, or long after: a parked GET).
+    fn respond(&mut self, now: Instant, request: RequestId, response: &Response) -> Option<()> {
+        let token = self.routes.remove(&request)?;
+        let conn = self.conns.get_mut(&token)?;
+        conn.waiting.take_if(|w| w.id == request)?;
+        self.answer(now, token, response);
+        Some(())
+    }
+
+    fn answer(&mut self, now: Instant, token: Token, response: &Response) {
+        if let Some(conn) = self.conns.get_mut(&token)
+            && let Some(Wire::Http(sock)) = &mut conn.wire
+        {
+            http1::encode_response(response, conn.close_when_written, &mut sock.pending);
+        }
+        self.http_write(now, token);
+        self.ready.push(token);
+    }
+
+    /// Writes what the connection holds. A peer that takes nothing of an answer for the
+    /// proto's `write_timeout` loses the connection, as in the bindings.
+    fn http_write(&mut self, now: Instant, token: Token) -> Option<()> {
+        let deadline = now + self.server.config().write_timeout;
+        let conn = self.conns.get_mut(&token)?;
+        let Some(Wire::Http(sock)) = &mut conn.wire else {
+            return None;
+        };
+        let before = sock.pending.len();
+        match sock.write_pending() {
+            Ok(()) => {
+                conn.stall = None;
+                if conn.close_when_written && conn.waiting.is_none() {
+                    self.close_conn(now, token);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if conn.stall.is_none() || sock.pending.len() < before {
+                    conn.stall = Some(deadline);
+                    self.timers.push(Reverse((deadline, Due::Stall(token))));
+                }
+            }
+            Err(_) => self.close_conn(now, token),
+        }
+        Some(())
+    }
+
+    /// The connection is gone; the request it carried is reported to its session.
+    fn close_conn(&mut self, now: Instant, token: Token) {
+        if let Some(waiting) = self.forget(token).and_then(|c| c.waiting)
+            && let Some(mut session) = self.sessions.remove(&waiting.sid)
+        {
+            session.handle_request_dropped(now, waiting.id);
+            self.drive(now, session);
+        }
+    }
+
+    fn forget(&mut self, token: Token) -> Option<Conn> {
+        let conn = self.conns.remove(&token)?;
+        if let Some(waiting) = &conn.waiting {
+            self.routes.remove(&waiting.id);
+        }
+        if let Some(Wire::Ws(link, _)) = &conn.wire {
+            self.routes.remove(&link.id);
+        }
+        Some(conn)
+    }
+
+    fn forget_route(&mut self, id: RequestId) {
+        if let Some(token) = self.routes.get(&id).copied() {
+            self.forget(token);
+        }
+    }
+
+    // ------------------------------------------------------------------ WebSocket
+
+    /// Writes the 101 and turns the connection into WebSocket `id` (the request's id).
+    fn upgrade(
+        &mut self,
+        now: Instant,
+        s: &mut Session,
+        id: RequestId,
+        extra: HeaderMap,
+    ) -> Option<()> {
+        let conn = self.conns.get_mut(self.routes.get(&id)?)?;
+        let waiting = conn.waiting.take_if(|w| w.id == id)?;
+        let Some(Wire::Http(mut sock)) = conn.wire.take() else {
+            return None;
+        };
+        let response = http1::switching_protocols(&waiting.key, extra);
+        http1::encode_response(&response, false, &mut sock.pending);
+        // Bytes the client sent after its request are its first frames.
+        let (early, config) = (take(&mut conn.input), Some(self.ws_config));
+        let ws = WebSocket::from_partially_read(sock, early, Role::Server, config);
+        conn.wire = Some(Wire::Ws(Box::new(Link::new(ws, id)), s.sid()));
+        self.on_link(id, |link| link.flush(now, s));
+        Some(())
+    }
+
+    /// Runs `f` on WebSocket `ws`, if it is still there, and drops it once it is gone.
+    fn on_link(&mut self, ws: RequestId, f: impl FnOnce(&mut Link<Sock>) -> Status) {
+        let conn = self.routes.get(&ws).and_then(|t| self.conns.get_mut(t));
+        if let Some(Wire::Ws(link, _)) = conn.and_then(|c| c.wire.as_mut())
+            && f(link) == Status::Gone
+        {
+            self.forget_route(ws);
+        }
+    }
+}
+
+fn main() -> io::Result<()> {
+    let server = Server::new(e2e::server_config(), OsSids).map_err(io::Error::other)?;
+    // Messages just over max_payload reach the session (which closes with 1009 and a
+    // typed reason); tungstenite cuts off anything larger itself.
+    let limit = Some(server.config().max_payload + 1);
+    let ws_config = WebSocketConfig::default().read_buffer_size(4096);
+    let ws_config = ws_config
+        .write_buffer_size(0)
+        .max_message_size(limit)
+        .max_frame_size(limit);
+    let port = e2e::port();
+    let mut listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    eprintln!("mio_server listening on 127.0.0.1:{port}");
+    let mut embedded = Embedded {
+        poll,
+        listener,
+        server,
+        ws_config,
+        conns: HashMap::new(),
+        sessions: HashMap::new(),
+        routes: HashMap::new(),
+        timers: BinaryHeap::new(),
+        deadlines: HashMap::new(),
+        ready: Vec::new(),
+        next_id: 1,
+        next_token: 1,
+    };
+    embedded.run()
+}
