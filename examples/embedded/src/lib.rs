@@ -1,5 +1,5 @@
-//! What the two examples of this crate share: `examples/mio_server.rs` (an Engine.IO
-//! server on mio) and `examples/plain_client.rs` (a client on a plain loop) drive
+//! What the two example binaries of this crate share: `src/bin/mio_server.rs` (an Engine.IO
+//! server on mio) and `src/bin/plain_client.rs` (a client on a plain loop) drive
 //! engineio-proto's state machines with no async runtime. This library is their glue:
 //!
 //! - [`ws`]: tungstenite's messages and errors as the protocol's [`WsMessage`] and
@@ -91,3 +91,8 @@ impl<S: Write> Write for Prefixed<S> {
         self.stream.flush()
     }
 }
+
+/// The Rust blocks of docs/embedding.md, compiled and run as this crate's doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/embedding.md")]
+pub struct EmbeddingDocs;

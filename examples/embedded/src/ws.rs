@@ -128,12 +128,19 @@ impl Machine for Client {
     }
 }
 
-/// Whether the driver keeps a [`Link`] after an operation.
+/// Frames a [`Link`] reads in one call: between two batches the driver drains its
+/// machine, so a peer that sends faster than the driver works cannot pile up events.
+pub const READ_BATCH: usize = 64;
+
+/// What the driver does with a [`Link`] after an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum Status {
     /// Keep it (it may still be closing).
     Open,
+    /// Keep it, and read it again once the machine's actions are drained: a whole
+    /// batch was read and more may be waiting.
+    More,
     /// It is finished: drop it (its end was reported).
     Gone,
 }
@@ -252,13 +259,17 @@ impl<S: Read + Write + ShutdownWrite> Link<S> {
         }
     }
 
-    /// Reads every frame the stream has, handing data to the machine. A link that takes
-    /// no writes is not read unless `asked` (the server's `ReadWebSocket`).
+    /// Reads up to [`READ_BATCH`] frames, handing data to the machine ([`Status::More`]
+    /// when there may be more). A link that takes no writes is not read unless `asked`
+    /// (the server's `ReadWebSocket`).
     pub fn read(&mut self, now: Instant, m: &mut impl Machine, asked: bool) -> Status {
         if self.draining {
             return self.discard();
         }
-        while self.readable && (asked || !self.blocked) {
+        for _ in 0..READ_BATCH {
+            if !self.readable || (self.blocked && !asked) {
+                return Status::Open;
+            }
             match self.ws.read() {
                 Ok(Message::Close(_)) => {
                     // tungstenite answers it; the stream ends once that is written.
@@ -272,11 +283,11 @@ impl<S: Read + Write + ShutdownWrite> Link<S> {
                         m.ws_message(now, self.id, message);
                     }
                 }
-                Err(e) if would_block(&e) => break,
+                Err(e) if would_block(&e) => return Status::Open,
                 Err(e) => return self.end(now, m, e),
             }
         }
-        Status::Open
+        Status::More
     }
 
     /// Reads and drops what the peer still sends, until it closes.

@@ -1,15 +1,11 @@
 //! The interop echo server (tests/src/bin/e2e_server.rs) on a mio event loop, with no
-//! async runtime and nothing from engineio-hyper. engineio-proto takes every protocol
-//! decision (status codes, close codes, refusals, timeouts); this file moves bytes and
-//! time. docs/embedding.md walks through it.
-//!
-//! One thread and one `mio::Poll`: HTTP/1.1 over httparse (`engineio_embedded::http1`:
-//! bodies, keep-alive, requests answered in order), WebSockets framed by tungstenite's
-//! synchronous API over the same non-blocking sockets, and one heap for every deadline:
-//! each session's `poll_timeout()` and each HTTP answer its peer stopped reading.
+//! async runtime and nothing from engineio-hyper: engineio-proto takes every protocol
+//! decision, this file moves bytes and time (docs/embedding.md walks through it). One
+//! thread, one `mio::Poll`, HTTP/1.1 over httparse, WebSockets over tungstenite's
+//! synchronous API on the same non-blocking sockets, one heap for every deadline.
 //!
 //! ```sh
-//! cargo run -p engineio-embedded --example mio_server -- --port 3000
+//! cargo run -p engineio-embedded --bin mio_server -- --port 3000
 //! ```
 //!
 //! It takes the e2e server's options (`--port`, `--ping-interval MS`, `--ping-timeout
@@ -37,8 +33,7 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 
 const LISTENER: Token = Token(0);
 
-/// A connection's socket, with the HTTP bytes not written yet (they go out before any
-/// frame tungstenite writes, so the 101 comes first however slowly the peer reads).
+/// A socket whose pending HTTP bytes (the 101) go out before any WebSocket frame.
 type Sock = Prefixed<TcpStream>;
 
 enum Wire {
@@ -85,14 +80,13 @@ struct Embedded {
     sessions: HashMap<Sid, Session>,
     /// The connection of every unanswered request and of every WebSocket.
     routes: HashMap<RequestId, Token>,
-    /// Every deadline. A moved deadline leaves its old entry behind, skipped when popped
-    /// because it no longer matches `deadlines` (or the connection's `stall`).
+    /// Every deadline; one that moved leaves a stale entry, skipped when popped.
     timers: BinaryHeap<Reverse<(Instant, Due)>>,
     deadlines: HashMap<Sid, Instant>,
     /// Connections whose next request may be read (their answer went out).
     ready: Vec<Token>,
-    next_id: u64,
-    next_token: usize,
+    /// Numbers request ids and connection tokens.
+    next: u64,
 }
 
 impl Embedded {
@@ -126,8 +120,8 @@ impl Embedded {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => return eprintln!("accept: {e}"),
             };
-            let token = Token(self.next_token);
-            self.next_token += 1;
+            self.next += 1;
+            let token = Token(self.next as usize);
             let (registry, interest) = (
                 self.poll.registry(),
                 Interest::READABLE | Interest::WRITABLE,
@@ -159,7 +153,12 @@ impl Embedded {
             return self.forget(token).map(drop);
         };
         self.on_link(ws, |link| link.flush(now, &mut session));
-        self.on_link(ws, |link| link.read(now, &mut session, false));
+        // In batches, draining in between: an echo that blocks the socket stops the reading.
+        while self.on_link(ws, |link| link.read(now, &mut session, false)) {
+            if !self.drain(now, &mut session) {
+                return Some(());
+            }
+        }
         self.drive(now, session);
         Some(())
     }
@@ -179,8 +178,8 @@ impl Embedded {
                         self.drive(now, session);
                     }
                 }
-                Due::Stall(token) if self.conns.get(&token).and_then(|c| c.stall) == Some(at) => {
-                    self.close_conn(now, token);
+                Due::Stall(t) if self.conns.get(&t).and_then(|c| c.stall) == Some(at) => {
+                    self.close_conn(now, t);
                 }
                 _ => {}
             }
@@ -191,14 +190,25 @@ impl Embedded {
     /// keep the session's deadline in the heap.
     fn drive(&mut self, now: Instant, mut session: Session) {
         let sid = session.sid();
-        while let Some(action) = session.poll_action() {
-            let s = &mut session;
+        if self.drain(now, &mut session)
+            && let Some(at) = session.poll_timeout()
+            && self.deadlines.insert(sid, at) != Some(at)
+        {
+            self.timers.push(Reverse((at, Due::Session(sid))));
+        }
+        if !session.is_released() {
+            self.sessions.insert(sid, session);
+        }
+    }
+
+    /// Runs every action the session has; false once it is released.
+    fn drain(&mut self, now: Instant, s: &mut Session) -> bool {
+        let sid = s.sid();
+        while let Some(action) = s.poll_action() {
             match action {
-                Action::Respond { request, response } => {
-                    let _ = self.respond(now, request, &response);
-                }
+                Action::Respond { request, response } => _ = self.respond(now, request, &response),
                 Action::AcceptWebSocket { request, headers } => {
-                    let _ = self.upgrade(now, s, request, headers);
+                    _ = self.upgrade(now, s, request, headers)
                 }
                 Action::WsSend { ws, message } => {
                     self.on_link(ws, |link| link.write(now, s, to_tungstenite(message)));
@@ -210,7 +220,7 @@ impl Embedded {
                 }
                 Action::WsDrop { ws } => self.forget_route(ws),
                 Action::ReadWebSocket { ws } => {
-                    self.on_link(ws, |link| link.read(now, s, true));
+                    while self.on_link(ws, |link| link.read(now, s, true)) {}
                     s.handle_ws_drained(now, ws);
                 }
                 // The application: the e2e server's echo.
@@ -226,16 +236,12 @@ impl Embedded {
                 Action::Release => return self.release(sid),
             }
         }
-        if let Some(at) = session.poll_timeout()
-            && self.deadlines.insert(sid, at) != Some(at)
-        {
-            self.timers.push(Reverse((at, Due::Session(sid))));
-        }
-        self.sessions.insert(sid, session);
+        true
     }
 
-    /// Drops a released session's record and every socket and request it still holds.
-    fn release(&mut self, sid: Sid) {
+    /// Drops a released session's record and every socket and request it still holds
+    /// (false: the session is gone).
+    fn release(&mut self, sid: Sid) -> bool {
         self.deadlines.remove(&sid);
         self.conns.retain(|_, c| match &c.wire {
             Some(Wire::Ws(_, of)) => *of != sid,
@@ -243,6 +249,7 @@ impl Embedded {
         });
         let conns = &self.conns;
         self.routes.retain(|_, token| conns.contains_key(token));
+        false
     }
 
     // ------------------------------------------------------------------ HTTP
@@ -308,8 +315,8 @@ impl Embedded {
         if !self.server.matches_path(req.uri.path()) {
             return self.answer(now, token, &e2e::static_file(&req.method, req.uri.path()));
         }
-        let id = RequestId(self.next_id);
-        self.next_id += 1;
+        self.next += 1;
+        let id = RequestId(self.next);
         let mut info = RequestInfo::new(&req.method, &req.uri, &req.headers);
         info.peer_addr = self.conns.get(&token).map(|c| c.peer);
         let key = req.headers.get(header::SEC_WEBSOCKET_KEY);
@@ -444,13 +451,17 @@ impl Embedded {
     }
 
     /// Runs `f` on WebSocket `ws`, if it is still there, and drops it once it is gone.
-    fn on_link(&mut self, ws: RequestId, f: impl FnOnce(&mut Link<Sock>) -> Status) {
+    /// Returns whether more frames may be waiting to be read.
+    fn on_link(&mut self, ws: RequestId, f: impl FnOnce(&mut Link<Sock>) -> Status) -> bool {
         let conn = self.routes.get(&ws).and_then(|t| self.conns.get_mut(t));
-        if let Some(Wire::Ws(link, _)) = conn.and_then(|c| c.wire.as_mut())
-            && f(link) == Status::Gone
-        {
+        let Some(Wire::Ws(link, _)) = conn.and_then(|c| c.wire.as_mut()) else {
+            return false;
+        };
+        let status = f(link);
+        if status == Status::Gone {
             self.forget_route(ws);
         }
+        status == Status::More
     }
 }
 
@@ -481,8 +492,7 @@ fn main() -> io::Result<()> {
         timers: BinaryHeap::new(),
         deadlines: HashMap::new(),
         ready: Vec::new(),
-        next_id: 1,
-        next_token: 1,
+        next: 1,
     };
     embedded.run()
 }

@@ -5,7 +5,7 @@
 //! opens on WebSocket directly; the state machine decides all of it.
 //!
 //! ```sh
-//! cargo run -p engineio-embedded --example plain_client -- \
+//! cargo run -p engineio-embedded --bin plain_client -- \
 //!     --url http://127.0.0.1:3000 --transport upgrade [--cases text,binary]
 //! ```
 //!
@@ -68,6 +68,8 @@ struct Driver {
     http: HashMap<Token, HttpConn>,
     /// WebSockets by the client's id, with their token.
     sockets: HashMap<RequestId, (Token, Ws)>,
+    /// WebSockets that had more to read than one batch.
+    reread: Vec<RequestId>,
     next_token: usize,
 }
 
@@ -79,13 +81,15 @@ impl Driver {
         let seed = getrandom::u64().map_err(|e| e.to_string())?;
         let client = Client::new(config, Instant::now(), seed).map_err(|e| e.to_string())?;
         let poll = Poll::new().map_err(|e| e.to_string())?;
-        let (events, http, sockets) = (VecDeque::new(), HashMap::new(), HashMap::new());
+        let (events, http, sockets, reread) =
+            (VecDeque::new(), HashMap::new(), HashMap::new(), Vec::new());
         Ok(Driver {
             poll,
             client,
             events,
             http,
             sockets,
+            reread,
             next_token: 0,
         })
     }
@@ -110,6 +114,8 @@ impl Driver {
             let wake = lingers
                 .chain(self.client.poll_timeout())
                 .fold(deadline, Instant::min);
+            // A link with frames left to read: look at the sockets, but do not wait.
+            let wake = if self.reread.is_empty() { wake } else { now };
             let timeout = Some(wake.saturating_duration_since(now));
             match self.poll.poll(&mut events, timeout) {
                 Err(e) if e.kind() != io::ErrorKind::Interrupted => {
@@ -119,6 +125,9 @@ impl Driver {
                 _ => {}
             }
             let now = Instant::now();
+            for id in std::mem::take(&mut self.reread) {
+                self.ws_io(now, id);
+            }
             for event in &events {
                 self.ready(now, event.token());
             }
@@ -386,13 +395,13 @@ impl Driver {
             },
             Ws::Handshake(mid) => mid.handshake(),
             Ws::Open(mut link) => {
-                if self.link_io(now, &mut link) {
+                if self.link_io(now, id, &mut link) {
                     self.sockets.insert(id, (token, Ws::Open(link)));
                 }
                 return;
             }
             Ws::Closing(mut link, until) => {
-                if self.link_io(now, &mut link) {
+                if self.link_io(now, id, &mut link) {
                     self.sockets.insert(id, (token, Ws::Closing(link, until)));
                 }
                 return;
@@ -419,12 +428,22 @@ impl Driver {
 }
 
 impl Driver {
-    /// Writes what the link holds and reads what it has (the client reads whether or not
-    /// the socket takes writes: its own queue is where a slow server pushes back).
-    /// Whether the link is kept.
-    fn link_io(&mut self, now: Instant, link: &mut Link<TcpStream>) -> bool {
-        link.flush(now, &mut self.client) == Status::Open
-            && link.read(now, &mut self.client, true) == Status::Open
+    /// Writes what the link holds and reads a batch of what it has (the client reads
+    /// whether or not the socket takes writes: its own queue is where a slow server
+    /// pushes back). Whether the link is kept; one with more to read is read again on the
+    /// next turn of the loop, after the events of this batch.
+    fn link_io(&mut self, now: Instant, id: RequestId, link: &mut Link<TcpStream>) -> bool {
+        if link.flush(now, &mut self.client) == Status::Gone {
+            return false;
+        }
+        match link.read(now, &mut self.client, true) {
+            Status::Gone => false,
+            Status::More => {
+                self.reread.push(id);
+                true
+            }
+            Status::Open => true,
+        }
     }
 }
 
