@@ -382,4 +382,147 @@ mod tests {
         h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
         assert_eq!(framing(&h, true), None);
     }
+
+    fn request(input: &[u8], limit: usize) -> Request {
+        match parse_request(input, limit) {
+            Parsed::Request(r) => *r,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests() {
+        let get = b"GET /engine.io/?EIO=4 HTTP/1.1\r\nHost: x\r\n\r\nPOST";
+        let r = request(get, 100);
+        assert_eq!(
+            (r.method, r.used, r.keep_alive),
+            (Method::GET, get.len() - 4, true)
+        );
+        assert_eq!(r.uri.query(), Some("EIO=4"));
+        // HTTP/1.0 closes unless asked; HTTP/1.1 stays unless asked.
+        assert!(!request(b"GET / HTTP/1.0\r\n\r\n", 10).keep_alive);
+        assert!(request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 10).keep_alive);
+        assert!(!request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 10).keep_alive);
+        // A body: incomplete until all of it (or the limit) is there.
+        let post = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+        for end in 0..post.len() {
+            assert!(
+                matches!(parse_request(&post[..end], 100), Parsed::Incomplete),
+                "{end}"
+            );
+        }
+        assert_eq!(&request(post, 100).body[..], b"hello");
+        // Over the limit: limit bytes are taken, the rest is left unread.
+        let r = request(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel", 3);
+        assert_eq!(
+            (&r.body[..], r.unread, r.keep_alive),
+            (&b"hel"[..], 2, true)
+        );
+        // A chunked body over the limit cannot be skipped: the connection closes after.
+        let r = request(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            3,
+        );
+        assert_eq!((&r.body[..], r.keep_alive), (&b"hell"[..], false));
+        // Not HTTP, or a head too long.
+        assert!(matches!(
+            parse_request(b"\x16\x03\x01 hello\r\n\r\n", 10),
+            Parsed::Invalid
+        ));
+        let long = [b'a'; MAX_HEAD + 1];
+        let mut huge = b"GET /".to_vec();
+        huge.extend_from_slice(&long);
+        assert!(matches!(parse_request(&huge, 10), Parsed::Invalid));
+        let bad_length = b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n";
+        assert!(matches!(parse_request(bad_length, 10), Parsed::Invalid));
+    }
+
+    #[test]
+    fn responses() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP";
+        let ParsedResponse::Complete(r, keep_alive, used) = parse_response(ok, 10, false) else {
+            panic!("complete")
+        };
+        assert_eq!(
+            (r.status, &r.body[..], keep_alive, used),
+            (StatusCode::OK, &b"ok"[..], true, ok.len() - 4)
+        );
+        // Declared too large: refused before the body is read.
+        let big = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
+        assert!(matches!(
+            parse_response(big, 10, false),
+            ParsedResponse::TooLarge(11)
+        ));
+        // Chunked, and chunked too large.
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        assert!(
+            matches!(parse_response(chunked, 10, false), ParsedResponse::Complete(r, true, _) if &r.body[..] == b"ok")
+        );
+        assert!(matches!(
+            parse_response(chunked, 1, false),
+            ParsedResponse::TooLarge(2)
+        ));
+        // Until the connection closes: complete only then, and not reusable.
+        let eof = b"HTTP/1.1 200 OK\r\n\r\nsome";
+        assert!(matches!(
+            parse_response(eof, 10, false),
+            ParsedResponse::Incomplete
+        ));
+        assert!(
+            matches!(parse_response(eof, 10, true), ParsedResponse::Complete(r, false, 23) if &r.body[..] == b"some")
+        );
+        assert!(matches!(
+            parse_response(eof, 3, false),
+            ParsedResponse::TooLarge(4)
+        ));
+        // The connection ended in the middle.
+        let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok";
+        assert!(matches!(
+            parse_response(cut, 10, true),
+            ParsedResponse::Invalid
+        ));
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 20", 10, true),
+            ParsedResponse::Invalid
+        ));
+        // No body for a 204.
+        let empty = b"HTTP/1.1 204 No Content\r\n\r\n";
+        assert!(matches!(
+            parse_response(empty, 10, false),
+            ParsedResponse::Complete(_, true, 27)
+        ));
+    }
+
+    #[test]
+    fn encoded_answers() {
+        let mut out = Vec::new();
+        let mut response = bad_request();
+        response
+            .headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        encode_response(&response, true, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("cache-control: no-store\r\n"));
+        assert!(
+            text.ends_with("content-length: 11\r\nconnection: close\r\n\r\nBad Request"),
+            "{text}"
+        );
+        // RFC 6455's example key.
+        let r = switching_protocols(b"dGhlIHNhbXBsZSBub25jZQ==", HeaderMap::new());
+        assert_eq!(
+            r.headers[header::SEC_WEBSOCKET_ACCEPT],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let mut out = Vec::new();
+        encode_response(&r, false, &mut out);
+        assert!(!String::from_utf8(out).unwrap().contains("content-length"));
+        let mut out = Vec::new();
+        let uri: Uri = "http://h:1/p?q=1".parse().unwrap();
+        encode_request(&Method::POST, &uri, &HeaderMap::new(), b"ab", &mut out);
+        assert_eq!(
+            out,
+            b"POST /p?q=1 HTTP/1.1\r\nhost: h:1\r\ncontent-length: 2\r\n\r\nab"
+        );
+    }
 }
