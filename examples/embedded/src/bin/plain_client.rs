@@ -36,8 +36,9 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 /// How long one step of a case may take.
 const STEP: Duration = Duration::from_secs(5);
-/// How long a closed WebSocket may take to finish its close handshake.
-const LINGER: Duration = Duration::from_secs(2);
+/// How long a case waits for the sockets of a closed client to finish closing (the
+/// client itself drops one after its `write_timeout`).
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How long an idle kept-alive connection is reused (servers close theirs after 5 s).
 const IDLE: Duration = Duration::from_secs(2);
 
@@ -57,8 +58,9 @@ enum Ws {
     Tcp(TcpStream, Box<http::Request<()>>, WebSocketConfig),
     Handshake(Box<MidHandshake<ClientHandshake<TcpStream>>>),
     Open(Box<Link<TcpStream>>),
-    /// Closed by the client: finishing its close handshake until the deadline.
-    Closing(Box<Link<TcpStream>>, Instant),
+    /// Closed by the client: finishing its close handshake, until it ends or the client
+    /// drops it (`WsDrop`).
+    Closing(Box<Link<TcpStream>>),
 }
 
 struct Driver {
@@ -107,13 +109,10 @@ impl Driver {
             if now >= deadline || (self.client.is_closed() && self.sockets.is_empty()) {
                 return None;
             }
-            let lingers = self.sockets.values().filter_map(|(_, ws)| match ws {
-                Ws::Closing(_, until) => Some(*until),
-                _ => None,
-            });
-            let wake = lingers
-                .chain(self.client.poll_timeout())
-                .fold(deadline, Instant::min);
+            let wake = self
+                .client
+                .poll_timeout()
+                .map_or(deadline, |t| t.min(deadline));
             // A link with frames left to read: look at the sockets, but do not wait.
             let wake = if self.reread.is_empty() { wake } else { now };
             let timeout = Some(wake.saturating_duration_since(now));
@@ -134,8 +133,6 @@ impl Driver {
             if self.client.poll_timeout().is_some_and(|t| t <= now) {
                 self.client.handle_timeout(now);
             }
-            self.sockets
-                .retain(|_, (_, ws)| !matches!(ws, Ws::Closing(_, until) if *until <= now));
         }
     }
 
@@ -200,16 +197,16 @@ impl Driver {
                 // Still connecting: dropping it cancels the connect.
                 if let Ws::Open(mut link) = socket {
                     let close = CloseFrame {
-                        code: code.into(),
+                        code: code.as_u16().into(),
                         reason: reason.into(),
                     };
                     let frame = tungstenite::Message::Close(Some(close));
-                    if link.write(now, &mut self.client, frame) == Status::Open {
-                        self.sockets
-                            .insert(ws, (token, Ws::Closing(link, now + LINGER)));
+                    if link.write(now, &mut self.client, frame) != Status::Gone {
+                        self.sockets.insert(ws, (token, Ws::Closing(link)));
                     }
                 }
             }
+            ClientAction::WsDrop { ws } => drop(self.sockets.remove(&ws)),
             ClientAction::Event(event) => self.events.push_back(event),
         }
     }
@@ -400,9 +397,9 @@ impl Driver {
                 }
                 return;
             }
-            Ws::Closing(mut link, until) => {
+            Ws::Closing(mut link) => {
                 if self.link_io(now, id, &mut link) {
-                    self.sockets.insert(id, (token, Ws::Closing(link, until)));
+                    self.sockets.insert(id, (token, Ws::Closing(link)));
                 }
                 return;
             }
@@ -589,7 +586,8 @@ impl Case {
         d.client.close(Instant::now());
         let reason = Self::wait_end(d, STEP);
         // Let the close handshake finish.
-        while d.next_event(Instant::now() + LINGER).is_some() {}
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while d.next_event(deadline).is_some() {}
         reason
     }
 
