@@ -32,6 +32,7 @@ use tungstenite::Message as Frame;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 
 const LISTENER: Token = Token(0);
+const BOTH: Interest = Interest::READABLE.add(Interest::WRITABLE);
 
 /// A socket whose pending HTTP bytes (the 101) go out before any WebSocket frame.
 type Sock = Prefixed<TcpStream>;
@@ -122,11 +123,8 @@ impl Embedded {
             };
             self.next += 1;
             let token = Token(self.next as usize);
-            let (registry, interest) = (
-                self.poll.registry(),
-                Interest::READABLE | Interest::WRITABLE,
-            );
-            if registry.register(&mut tcp, token, interest).is_ok() {
+            let registry = self.poll.registry();
+            if registry.register(&mut tcp, token, BOTH).is_ok() {
                 let _ = tcp.set_nodelay(true);
                 let conn = Conn {
                     wire: Some(Wire::Http(Prefixed::new(tcp))),
@@ -442,7 +440,9 @@ impl Embedded {
         };
         let response = http1::switching_protocols(&waiting.key, extra);
         http1::encode_response(&response, false, &mut sock.pending);
-        // Bytes the client sent after its request are its first frames.
+        // Bytes the client sent after its request are its first frames, and from now on
+        // the session times the socket's writes.
+        conn.stall = None;
         let (early, config) = (take(&mut conn.input), Some(self.ws_config));
         let ws = WebSocket::from_partially_read(sock, early, Role::Server, config);
         conn.wire = Some(Wire::Ws(Box::new(Link::new(ws, id)), s.sid()));
