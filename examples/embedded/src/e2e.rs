@@ -26,8 +26,9 @@ pub fn args(name: &str) -> Vec<String> {
 }
 
 /// The echo server's settings: heartbeat 300 ms / 200 ms (`--ping-interval MS`,
-/// `--ping-timeout MS`), `maxPayload` 1,000,000, any origin unless `--allow-origin
-/// ORIGIN` (repeatable) lists them. Exits with status 2 on a bad value.
+/// `--ping-timeout MS`), the head timeout (`--head-timeout-ms MS`, default 30 s),
+/// `maxPayload` 1,000,000, any origin unless `--allow-origin ORIGIN` (repeatable) lists
+/// them. Exits with status 2 on a bad value.
 pub fn server_config() -> ServerConfig {
     let millis = |name: &str, default: u64| match arg(name).map(|v| v.parse::<u64>()) {
         None => Duration::from_millis(default),
@@ -40,6 +41,7 @@ pub fn server_config() -> ServerConfig {
     let mut config = ServerConfig::default();
     config.ping_interval = millis("--ping-interval", 300);
     config.ping_timeout = millis("--ping-timeout", 200);
+    config.head_timeout = millis("--head-timeout-ms", 30_000);
     config.max_payload = 1_000_000;
     let origins = args("--allow-origin");
     config.cors.origins = match origins.is_empty() {
@@ -54,6 +56,21 @@ pub fn port() -> u16 {
     (arg("--port").or_else(|| std::env::var("PORT").ok()))
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000)
+}
+
+/// The listening socket on 127.0.0.1:[`port`], non-blocking, with the backlog of
+/// `--backlog N` (default 1024, as the bindings; std and mio would ask for 128).
+pub fn listener() -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let backlog = arg("--backlog")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port())).into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 /// The demo page and the engine.io-client bundle (after `demo/install.sh`).

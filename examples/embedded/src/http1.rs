@@ -7,7 +7,8 @@ use bytes::Bytes;
 use engineio_proto::Response;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 
-/// The largest head read (request line or status line and headers).
+/// The largest response head the client reads (status line and headers); a server's
+/// requests are bounded by its `ServerConfig::max_head_size`.
 pub const MAX_HEAD: usize = 16 * 1024;
 /// The most headers a head may have.
 const MAX_HEADERS: usize = 64;
@@ -141,28 +142,31 @@ pub struct Request {
 pub enum Parsed {
     /// More bytes are needed.
     Incomplete,
-    /// Not HTTP/1.1 (or a head over [`MAX_HEAD`]): answer 400 and close.
-    Invalid,
+    /// Not HTTP/1.1 (`400`), or a head over the limit or with too many headers (`431`):
+    /// answer [`refusal`] with this status, and close.
+    Invalid(StatusCode),
     /// A whole request.
     Request(Box<Request>),
 }
 
-/// Takes the request at the start of `input`, reading at most `limit` body bytes (the
-/// server's `body_read_limit`).
-pub fn parse_request(input: &[u8], limit: usize) -> Parsed {
+/// Takes the request at the start of `input`: a head of at most `max_head` bytes (the
+/// server's `max_head_size`) and at most `limit` body bytes (its `body_read_limit`).
+pub fn parse_request(input: &[u8], max_head: usize, limit: usize) -> Parsed {
+    const TOO_LARGE: StatusCode = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
     let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut raw);
     let head = match req.parse(input) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if input.len() <= MAX_HEAD => return Parsed::Incomplete,
-        _ => return Parsed::Invalid,
+        Ok(httparse::Status::Complete(n)) if n <= max_head => n,
+        Ok(httparse::Status::Partial) if input.len() <= max_head => return Parsed::Incomplete,
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(TOO_LARGE),
+        Err(_) => return Parsed::Invalid(StatusCode::BAD_REQUEST),
     };
     let method = req
         .method
         .and_then(|m| Method::from_bytes(m.as_bytes()).ok());
     let uri = req.path.and_then(|p| p.parse::<Uri>().ok());
     let (Some(method), Some(uri), Some(headers)) = (method, uri, header_map(req.headers)) else {
-        return Parsed::Invalid;
+        return Parsed::Invalid(StatusCode::BAD_REQUEST);
     };
     let mut keep_alive = keep_alive(req.version == Some(1), &headers);
     let rest = input.get(head..).unwrap_or_default();
@@ -177,10 +181,10 @@ pub fn parse_request(input: &[u8], limit: usize) -> Parsed {
                 keep_alive &= body.len() <= limit;
                 (body, used, 0)
             }
-            Chunked::Incomplete if input.len() < MAX_HEAD + limit => return Parsed::Incomplete,
-            _ => return Parsed::Invalid,
+            Chunked::Incomplete if input.len() < max_head + limit => return Parsed::Incomplete,
+            _ => return Parsed::Invalid(StatusCode::BAD_REQUEST),
         },
-        _ => return Parsed::Invalid,
+        _ => return Parsed::Invalid(StatusCode::BAD_REQUEST),
     };
     Parsed::Request(Box::new(Request {
         method,
@@ -220,13 +224,15 @@ fn encode_headers(headers: &HeaderMap, out: &mut Vec<u8>) {
 }
 
 /// The 101 answering a WebSocket handshake: the session's extra headers, and the
-/// `Sec-WebSocket-Accept` derived from the request's key (which the proto checked).
-pub fn switching_protocols(key: &[u8], extra: HeaderMap) -> Response {
+/// `Sec-WebSocket-Accept` derived from the request's key (the proto accepts only requests
+/// that have one).
+pub fn switching_protocols(key: Option<&HeaderValue>, extra: HeaderMap) -> Response {
     let mut response = Response {
         status: StatusCode::SWITCHING_PROTOCOLS,
         headers: extra,
         body: Bytes::new(),
     };
+    let key = key.map_or(&[][..], |k| k.as_bytes());
     let accept = tungstenite::handshake::derive_accept_key(key);
     let h = &mut response.headers;
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -237,12 +243,13 @@ pub fn switching_protocols(key: &[u8], extra: HeaderMap) -> Response {
     response
 }
 
-/// The answer to a head or body that is not HTTP/1.1 (below Engine.IO, so not the
-/// proto's to decide): `400 Bad Request`, after which the connection is closed.
-pub fn bad_request() -> Response {
+/// The answer to a head or body that is not HTTP/1.1, or to a head too large (below
+/// Engine.IO, so not the proto's to decide): the status, its reason as the body, and then
+/// the connection is closed.
+pub fn refusal(status: StatusCode) -> Response {
     let mut response = engineio_proto::static_files::not_found();
-    response.status = StatusCode::BAD_REQUEST;
-    response.body = Bytes::from_static(b"Bad Request");
+    response.status = status;
+    response.body = Bytes::from_static(status.canonical_reason().unwrap_or("").as_bytes());
     response
 }
 
@@ -384,7 +391,7 @@ mod tests {
     }
 
     fn request(input: &[u8], limit: usize) -> Request {
-        match parse_request(input, limit) {
+        match parse_request(input, 1024, limit) {
             Parsed::Request(r) => *r,
             other => panic!("not a request: {other:?}"),
         }
@@ -407,7 +414,7 @@ mod tests {
         let post = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
         for end in 0..post.len() {
             assert!(
-                matches!(parse_request(&post[..end], 100), Parsed::Incomplete),
+                matches!(parse_request(&post[..end], 1024, 100), Parsed::Incomplete),
                 "{end}"
             );
         }
@@ -426,15 +433,19 @@ mod tests {
         assert_eq!((&r.body[..], r.keep_alive), (&b"hell"[..], false));
         // Not HTTP, or a head too long.
         assert!(matches!(
-            parse_request(b"\x16\x03\x01 hello\r\n\r\n", 10),
-            Parsed::Invalid
+            parse_request(b"\x16\x03\x01 hello\r\n\r\n", 1024, 10),
+            Parsed::Invalid(s) if s == 400
         ));
-        let long = [b'a'; MAX_HEAD + 1];
+        // Over max_head, complete or not; too many headers.
         let mut huge = b"GET /".to_vec();
-        huge.extend_from_slice(&long);
-        assert!(matches!(parse_request(&huge, 10), Parsed::Invalid));
+        huge.extend_from_slice(&[b'a'; 1024]);
+        assert!(matches!(parse_request(&huge, 1024, 10), Parsed::Invalid(s) if s == 431));
+        huge.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+        assert!(matches!(parse_request(&huge, 1024, 10), Parsed::Invalid(s) if s == 431));
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "a: b\r\n".repeat(65));
+        assert!(matches!(parse_request(many.as_bytes(), 1024, 10), Parsed::Invalid(s) if s == 431));
         let bad_length = b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n";
-        assert!(matches!(parse_request(bad_length, 10), Parsed::Invalid));
+        assert!(matches!(parse_request(bad_length, 1024, 10), Parsed::Invalid(s) if s == 400));
     }
 
     #[test]
@@ -496,7 +507,7 @@ mod tests {
     #[test]
     fn encoded_answers() {
         let mut out = Vec::new();
-        let mut response = bad_request();
+        let mut response = refusal(StatusCode::BAD_REQUEST);
         response
             .headers
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -509,7 +520,8 @@ mod tests {
             "{text}"
         );
         // RFC 6455's example key.
-        let r = switching_protocols(b"dGhlIHNhbXBsZSBub25jZQ==", HeaderMap::new());
+        let key = HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ==");
+        let r = switching_protocols(Some(&key), HeaderMap::new());
         assert_eq!(
             r.headers[header::SEC_WEBSOCKET_ACCEPT],
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="

@@ -10,6 +10,7 @@ use engineio_proto::client::Client;
 use engineio_proto::server::Session;
 use engineio_proto::{IoError, RequestId, TransportEnd, TransportError};
 use engineio_proto::{Utf8Bytes, WsMessage, WsViolation};
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 /// A protocol message as tungstenite sends it.
@@ -126,6 +127,18 @@ impl Machine for Client {
     fn ws_closed(&mut self, now: Instant, ws: RequestId, end: TransportEnd) {
         self.handle_ws_closed(now, ws, end);
     }
+}
+
+/// The WebSocket configuration of a server whose `max_payload` is given: messages just
+/// over it reach the session (which closes with 1009 and a typed reason), tungstenite
+/// cuts off anything larger itself; a write buffer of 0, as [`Link`] expects.
+pub fn server_config(max_payload: usize) -> WebSocketConfig {
+    let limit = Some(max_payload.saturating_add(1));
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(limit)
+        .max_frame_size(limit)
 }
 
 /// Frames a [`Link`] reads in one call: between two batches the driver drains its

@@ -295,3 +295,44 @@ fn a_websocket_peer_that_stops_reading_is_dropped_and_the_loop_goes_on() {
         "the server held a socket whose peer stopped reading"
     );
 }
+
+#[test]
+fn request_heads_are_bounded_in_time_and_size() {
+    let server = ServerProcess::start(&["--head-timeout-ms", "300", "--ping-interval", "1500"]);
+    // A head that does not finish in time: the proto's 408, then the connection closes.
+    let mut slow = server.connect();
+    slow.write_all(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\n")
+        .expect("write");
+    let reply = read_reply(&mut slow, &mut Vec::new());
+    assert_eq!(reply.status, 408, "{}", reply.text());
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert!(reply.text().contains("head_timeout"), "{}", reply.text());
+    assert!(closed_within(&mut slow, Duration::from_secs(2)));
+    // A connection that sends nothing is closed without an answer.
+    let mut silent = server.connect();
+    let mut byte = [0u8; 1];
+    assert_eq!(silent.read(&mut byte).expect("closed, not reset"), 0);
+
+    // A parked GET is not a head being waited for: it is answered (by the first ping,
+    // 1.5 s later), and only then does the next head have 300 ms.
+    let mut tcp = server.connect();
+    let mut buf = Vec::new();
+    let sid = handshake(&mut tcp, &mut buf);
+    let get =
+        format!("GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nhost: x\r\n\r\n");
+    tcp.write_all(get.as_bytes()).expect("write");
+    let reply = read_reply(&mut tcp, &mut buf);
+    assert_eq!((reply.status, reply.text().as_str()), (200, "2"));
+    assert!(closed_within(&mut tcp, Duration::from_secs(2)));
+
+    // A head over max_head_size (16 KiB): 431, then closed.
+    let mut big = server.connect();
+    let head = format!(
+        "GET /engine.io/?EIO=4&transport=polling&x={} HTTP/1.1\r\n\r\n",
+        "a".repeat(17 * 1024)
+    );
+    big.write_all(head.as_bytes()).expect("write");
+    let reply = read_reply(&mut big, &mut Vec::new());
+    assert_eq!(reply.status, 431);
+    assert!(closed_within(&mut big, Duration::from_secs(2)));
+}

@@ -2,34 +2,28 @@
 //! async runtime and nothing from engineio-hyper: engineio-proto takes every protocol
 //! decision, this file moves bytes and time (docs/embedding.md walks through it). One
 //! thread, one `mio::Poll`, HTTP/1.1 over httparse, WebSockets over tungstenite's
-//! synchronous API on the same non-blocking sockets, one heap for every deadline.
-//!
-//! ```sh
-//! cargo run -p engineio-embedded --bin mio_server -- --port 3000
-//! ```
-//!
-//! It takes the e2e server's options (`--port`, `--ping-interval MS`, `--ping-timeout
-//! MS`, `--allow-origin ORIGIN`), echoes every message except the text `__close__` (which
-//! closes the session), and serves the demo page at `/`.
+//! synchronous API on the same non-blocking sockets, one heap for every deadline. It takes
+//! the e2e server's options and serves its echo (`__close__` closes) and demo page:
+//! `cargo run -p engineio-embedded --bin mio_server -- --port 3000`.
 #![allow(clippy::print_stderr)]
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read};
-use std::mem::{replace, take};
+use std::mem::take;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use engineio_embedded::http1::{self, Parsed};
-use engineio_embedded::ws::{Link, Status, to_tungstenite};
+use engineio_embedded::ws::{self, Link, Status, to_tungstenite};
 use engineio_embedded::{OsSids, Prefixed, e2e};
 use engineio_proto::server::{Action, Event, RequestInfo, Routed, Server, Session};
 use engineio_proto::{RequestId, Response, Sid, server::SessionRequestKind};
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderValue, header};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use tungstenite::Message as Frame;
-use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
+use tungstenite::protocol::{CloseFrame, Role, WebSocket};
 
 const LISTENER: Token = Token(0);
 const BOTH: Interest = Interest::READABLE.add(Interest::WRITABLE);
@@ -46,36 +40,36 @@ enum Wire {
 struct Waiting {
     id: RequestId,
     sid: Sid,
-    /// `Sec-WebSocket-Key`, for the 101.
-    key: Vec<u8>,
+    ws_key: Option<HeaderValue>,
 }
 
+#[derive(Default)]
 struct Conn {
     wire: Option<Wire>,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     input: Vec<u8>,
     /// When the bytes of the request in `input` began to arrive: its arrival instant.
-    started: Instant,
+    started: Option<Instant>,
     /// Body bytes of an answered request still to discard as they arrive.
     skip: usize,
     waiting: Option<Waiting>,
     /// Close once the answer is written (`Connection: close`, or an unreadable body).
     close_when_written: bool,
-    /// The peer takes nothing of our answer: the connection is dropped at this instant.
-    stall: Option<Instant>,
+    /// When the connection is dropped: its answer not taken for `write_timeout`, or its
+    /// next head not there `head_timeout` after the last exchange (then with a 408).
+    due: Option<Instant>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
     Session(Sid),
-    Stall(Token),
+    Conn(Token),
 }
 
 struct Embedded {
     poll: Poll,
     listener: TcpListener,
     server: Server,
-    ws_config: WebSocketConfig,
     conns: HashMap<Token, Conn>,
     /// Live sessions, and closed ones until their `Action::Release`.
     sessions: HashMap<Sid, Session>,
@@ -126,16 +120,11 @@ impl Embedded {
             let registry = self.poll.registry();
             if registry.register(&mut tcp, token, BOTH).is_ok() {
                 let _ = tcp.set_nodelay(true);
-                let conn = Conn {
-                    wire: Some(Wire::Http(Prefixed::new(tcp))),
-                    peer,
-                    input: Vec::new(),
-                    started: now,
-                    skip: 0,
-                    waiting: None,
-                    close_when_written: false,
-                    stall: None,
-                };
+                let due = now + self.server.config().head_timeout;
+                self.timers.push(Reverse((due, Due::Conn(token))));
+                let mut conn = Conn::default();
+                (conn.wire, conn.peer, conn.due) =
+                    (Some(Wire::Http(Prefixed::new(tcp))), Some(peer), Some(due));
                 self.conns.insert(token, conn);
             }
         }
@@ -169,15 +158,14 @@ impl Embedded {
             }
             match due {
                 Due::Session(sid) if self.deadlines.get(&sid) == Some(&at) => {
-                    self.deadlines.remove(&sid);
                     if let Some(mut session) = self.sessions.remove(&sid) {
                         session.handle_timeout(now);
                         session.shrink_to_fit();
                         self.drive(now, session);
                     }
                 }
-                Due::Stall(t) if self.conns.get(&t).and_then(|c| c.stall) == Some(at) => {
-                    self.close_conn(now, t);
+                Due::Conn(t) if self.conns.get(&t).and_then(|c| c.due) == Some(at) => {
+                    self.timed_out(now, t);
                 }
                 _ => {}
             }
@@ -253,20 +241,19 @@ impl Embedded {
     // ------------------------------------------------------------------ HTTP
 
     fn http_read(&mut self, now: Instant, token: Token) -> Option<()> {
-        let cap = http1::MAX_HEAD + self.server.body_read_limit();
+        let cap = self.server.config().max_head_size + self.server.body_read_limit();
         let conn = self.conns.get_mut(&token)?;
         let Some(Wire::Http(sock)) = &mut conn.wire else {
             return None;
         };
-        let mut buf = [0u8; 16 * 1024];
-        let mut gone = false;
+        let (mut buf, mut gone) = ([0u8; 16 * 1024], false);
         // Past `cap` the rest waits in the kernel, read once a request has been taken.
         while conn.input.len() < cap {
             match sock.read(&mut buf) {
                 Ok(0) => gone = true,
                 Ok(n) => {
                     if conn.input.is_empty() {
-                        conn.started = now;
+                        conn.started = Some(now);
                     }
                     let skipped = conn.skip.min(n);
                     conn.skip -= skipped;
@@ -286,25 +273,29 @@ impl Embedded {
     /// Takes the complete requests in the connection's input, one at a time: the next is
     /// taken once the previous one is answered.
     fn parse(&mut self, now: Instant, token: Token) {
-        let limit = self.server.body_read_limit();
+        let (head, limit) = (
+            self.server.config().max_head_size,
+            self.server.body_read_limit(),
+        );
         while let Some(conn) = self.conns.get_mut(&token) {
             if conn.waiting.is_some() || conn.close_when_written || conn.input.is_empty() {
                 return;
             }
-            let req = match http1::parse_request(&conn.input, limit) {
+            let req = match http1::parse_request(&conn.input, head, limit) {
                 Parsed::Incomplete => return,
-                Parsed::Invalid => {
+                Parsed::Invalid(status) => {
                     conn.close_when_written = true;
-                    return self.answer(now, token, &http1::bad_request());
+                    return self.answer(now, token, &http1::refusal(status));
                 }
                 Parsed::Request(req) => req,
             };
+            conn.due = None;
             conn.input.drain(..req.used);
             let skipped = req.unread.min(conn.input.len());
             conn.input.drain(..skipped);
             conn.skip = req.unread - skipped;
             conn.close_when_written = !req.keep_alive;
-            let arrived = replace(&mut conn.started, now);
+            let arrived = conn.started.replace(now).unwrap_or(now);
             self.request(now, arrived, token, *req);
         }
     }
@@ -316,9 +307,8 @@ impl Embedded {
         self.next += 1;
         let id = RequestId(self.next);
         let mut info = RequestInfo::new(&req.method, &req.uri, &req.headers);
-        info.peer_addr = self.conns.get(&token).map(|c| c.peer);
-        let key = req.headers.get(header::SEC_WEBSOCKET_KEY);
-        let key = key.map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+        info.peer_addr = self.conns.get(&token).and_then(|c| c.peer);
+        let key = req.headers.get(header::SEC_WEBSOCKET_KEY).cloned();
         match self.server.handle_request(arrived, id, &info) {
             Routed::Respond(response) => self.answer(now, token, &response),
             Routed::Handshake(handshake) => match self.server.accept(now, handshake) {
@@ -343,10 +333,10 @@ impl Embedded {
         }
     }
 
-    fn wait(&mut self, token: Token, id: RequestId, sid: Sid, key: Vec<u8>) {
+    fn wait(&mut self, token: Token, id: RequestId, sid: Sid, ws_key: Option<HeaderValue>) {
         self.routes.insert(id, token);
         if let Some(conn) = self.conns.get_mut(&token) {
-            conn.waiting = Some(Waiting { id, sid, key });
+            conn.waiting = Some(Waiting { id, sid, ws_key });
         }
     }
 
@@ -369,31 +359,50 @@ impl Embedded {
         self.ready.push(token);
     }
 
-    /// Writes what the connection holds. A peer that takes nothing of an answer for the
-    /// proto's `write_timeout` loses the connection, as in the bindings.
+    /// Writes what the connection holds and files its deadline, with the proto's limits
+    /// as in the bindings: a peer that takes nothing of an answer for `write_timeout` loses
+    /// the connection, and so does one whose next head is not in `head_timeout` later.
     fn http_write(&mut self, now: Instant, token: Token) -> Option<()> {
-        let deadline = now + self.server.config().write_timeout;
+        let config = self.server.config();
+        let (stall, head) = (now + config.write_timeout, now + config.head_timeout);
         let conn = self.conns.get_mut(&token)?;
         let Some(Wire::Http(sock)) = &mut conn.wire else {
             return None;
         };
-        let before = sock.pending.len();
-        match sock.write_pending() {
-            Ok(()) => {
-                conn.stall = None;
-                if conn.close_when_written && conn.waiting.is_none() {
-                    self.close_conn(now, token);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if conn.stall.is_none() || sock.pending.len() < before {
-                    conn.stall = Some(deadline);
-                    self.timers.push(Reverse((deadline, Due::Stall(token))));
-                }
-            }
-            Err(_) => self.close_conn(now, token),
+        let (before, written) = (sock.pending.len(), sock.write_pending());
+        let progress = sock.pending.len() < before;
+        let blocked = written
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock);
+        let idle = conn.waiting.is_none();
+        if (written.is_ok() && idle && conn.close_when_written) || (written.is_err() && !blocked) {
+            self.close_conn(now, token);
+            return None;
         }
+        // Blocked: the stall counts from the last progress. All written: the exchange is
+        // over, and the next head is awaited (unless one was taken already).
+        conn.due = match blocked {
+            true if progress || conn.due.is_none() => Some(stall),
+            false if progress => idle.then_some(head),
+            _ => return None,
+        };
+        self.timers.push(Reverse((conn.due?, Due::Conn(token))));
         Some(())
+    }
+
+    /// A connection's deadline came. If it was waiting for a head that had begun to
+    /// arrive, it gets the proto's 408 first, if the socket takes it at once.
+    fn timed_out(&mut self, now: Instant, token: Token) {
+        if let Some(conn) = self.conns.get_mut(&token)
+            && let Some(Wire::Http(sock)) = &mut conn.wire
+            && sock.pending.is_empty()
+            && !conn.input.is_empty()
+        {
+            let response = self.server.head_timeout_response();
+            http1::encode_response(&response, false, &mut sock.pending);
+            let _ = sock.write_pending();
+        }
+        self.close_conn(now, token);
     }
 
     /// The connection is gone; the request it carried is reported to its session.
@@ -438,12 +447,13 @@ impl Embedded {
         let Some(Wire::Http(mut sock)) = conn.wire.take() else {
             return None;
         };
-        let response = http1::switching_protocols(&waiting.key, extra);
+        let response = http1::switching_protocols(waiting.ws_key.as_ref(), extra);
         http1::encode_response(&response, false, &mut sock.pending);
         // Bytes the client sent after its request are its first frames, and from now on
         // the session times the socket's writes.
-        conn.stall = None;
-        let (early, config) = (take(&mut conn.input), Some(self.ws_config));
+        conn.due = None;
+        let config = Some(ws::server_config(self.server.config().max_payload));
+        let early = take(&mut conn.input);
         let ws = WebSocket::from_partially_read(sock, early, Role::Server, config);
         conn.wire = Some(Wire::Ws(Box::new(Link::new(ws, id)), s.sid()));
         self.on_link(id, |link| link.flush(now, s));
@@ -467,25 +477,15 @@ impl Embedded {
 
 fn main() -> io::Result<()> {
     let server = Server::new(e2e::server_config(), OsSids).map_err(io::Error::other)?;
-    // Messages just over max_payload reach the session (which closes with 1009 and a
-    // typed reason); tungstenite cuts off anything larger itself.
-    let limit = Some(server.config().max_payload + 1);
-    let ws_config = WebSocketConfig::default().read_buffer_size(4096);
-    let ws_config = ws_config
-        .write_buffer_size(0)
-        .max_message_size(limit)
-        .max_frame_size(limit);
-    let port = e2e::port();
-    let mut listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    let mut listener = TcpListener::from_std(e2e::listener()?);
     let poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    eprintln!("mio_server listening on 127.0.0.1:{port}");
+    eprintln!("mio_server listening on 127.0.0.1:{}", e2e::port());
     let mut embedded = Embedded {
         poll,
         listener,
         server,
-        ws_config,
         conns: HashMap::new(),
         sessions: HashMap::new(),
         routes: HashMap::new(),
