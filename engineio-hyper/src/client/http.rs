@@ -130,7 +130,7 @@ impl<R: Runtime> Pool<R> {
             },
             None => None,
         };
-        let (mut sender, response) = match answered_on_reused {
+        let (sender, response) = match answered_on_reused {
             Some(answered) => answered,
             None => {
                 let mut sender = self.connect(runtime, tls, &key).await?;
