@@ -58,6 +58,28 @@ pub enum DecodeError {
     /// The open packet's JSON was malformed or lacked a required key.
     #[error("invalid handshake: {0}")]
     InvalidHandshake(String),
+    /// Engine.IO v3: a record's length prefix (`<length>:` in a text payload, or the
+    /// digits before `0xFF` in a binary payload) is missing, not a number, or too long.
+    #[error("invalid length prefix in an Engine.IO v3 payload: {0}")]
+    InvalidLength(&'static str),
+    /// Engine.IO v3: a record's length says more than the payload holds (or cuts a
+    /// character in two).
+    #[error(
+        "Engine.IO v3 payload record announces {declared} units but {available} follow (UTF-16 code units in a text payload, bytes in a binary one)"
+    )]
+    LengthMismatch {
+        /// The length the prefix gave.
+        declared: u64,
+        /// What was left in the payload, in the same units (at most).
+        available: u64,
+    },
+    /// Engine.IO v3: binary data (a `b<type><base64>` record, a binary record or a binary
+    /// WebSocket frame) whose type is not `message`.
+    #[error("a {packet_type:?} packet cannot carry binary data (only message packets can)")]
+    BinaryControlPacket {
+        /// The type it declared.
+        packet_type: PacketType,
+    },
 }
 
 /// Why packets could not be encoded.
@@ -72,14 +94,13 @@ pub enum EncodeError {
     RecordSeparatorInText,
 }
 
-/// An Engine.IO protocol version other than 4 was requested.
+/// An Engine.IO protocol version that is not spoken here was requested.
 ///
-/// Engine.IO v3 (`EIO=3`, spoken by Socket.IO v1/v2 clients) is not offered: its payload
-/// framing counts UTF-16 code units and has a second, binary framing, and no client this
-/// project targets needs it. Servers answer such requests with the protocol's error code 5.
+/// Servers speak EIO=4, and EIO=3 (Socket.IO v1/v2 clients) only when `allow_eio3` is on;
+/// they answer every other request with the protocol's error code 5.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unsupported Engine.IO protocol version ({}): only EIO=4 is supported (engine.io-client 4+, socket.io-client 3+, python-engineio 4+)",
+    "unsupported Engine.IO protocol version ({}): EIO=4 is spoken (engine.io-client 4+, socket.io-client 3+, python-engineio 4+), and EIO=3 (socket.io-client 1.x/2.x) only on servers with allow_eio3 on",
     match found { Some(v) => format!("EIO={v}"), None => "no EIO parameter".to_owned() }
 )]
 pub struct UnsupportedProtocolVersion {

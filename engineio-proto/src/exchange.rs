@@ -55,6 +55,19 @@ impl Response {
         r
     }
 
+    /// A `200 OK` Engine.IO v3 binary polling payload (`application/octet-stream`, not
+    /// cacheable).
+    pub(crate) fn payload_octets(body: Bytes) -> Response {
+        let mut r = Response::new(
+            StatusCode::OK,
+            HeaderValue::from_static(crate::v3::OCTET_STREAM),
+            body,
+        );
+        r.headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+
     /// A response with no body.
     pub(crate) fn empty(status: StatusCode) -> Response {
         Response {

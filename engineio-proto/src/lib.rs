@@ -86,6 +86,7 @@ pub mod testing;
 mod timer;
 mod transport_error;
 mod utf8;
+pub mod v3;
 
 pub use close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFailure, WsViolation};
 pub use close_code::CloseCode;
@@ -97,7 +98,7 @@ pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};
 pub use handshake::{Handshake, InvalidSid, Sid, Transport, UnknownTransport};
 pub use node::{InvalidNodeId, NodeId};
 pub use packet::{
-    Message, PROTOCOL_VERSION, Packet, PacketType, RECORD_SEPARATOR, WsMessage,
+    Message, PROTOCOL_VERSION, Packet, PacketType, ProtocolVersion, RECORD_SEPARATOR, WsMessage,
     check_protocol_version,
 };
 pub use payload::{PayloadDecoder, PayloadEncoder, PayloadLimits, decode_payload, encode_payload};

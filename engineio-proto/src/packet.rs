@@ -7,11 +7,73 @@ use crate::error::{DecodeError, UnsupportedProtocolVersion};
 use crate::handshake::Handshake;
 use crate::utf8::Utf8Bytes;
 
-/// The protocol version this crate speaks (`EIO=4`).
+/// The protocol version this crate speaks by default (`EIO=4`). Engine.IO v3 is also
+/// spoken when asked for (see [`ProtocolVersion`]).
 pub const PROTOCOL_VERSION: u8 = 4;
 
-/// Checks the `EIO` query parameter: `Ok` for `"4"`, a typed error for anything else,
-/// including `"3"` (Engine.IO v3 is not offered) and a missing value.
+/// An Engine.IO protocol revision: the `EIO` query parameter.
+///
+/// v4 is what engine.io-client 4+, socket.io-client 3+ and python-engineio 4+ speak; v3 is
+/// what Socket.IO 1.x/2.x clients speak (engine.io-client 1.x to 3.x). They differ in the
+/// polling payload framing, the binary forms and the heartbeat direction; see the
+/// [`v3`](crate::v3) module and `docs/codec.md`.
+///
+/// ```
+/// use engineio_proto::ProtocolVersion;
+///
+/// assert_eq!(ProtocolVersion::from_query(Some("4"), false), Ok(ProtocolVersion::V4));
+/// assert_eq!(ProtocolVersion::from_query(Some("3"), true), Ok(ProtocolVersion::V3));
+/// // v3 only when allowed, and never a missing or unknown value.
+/// assert!(ProtocolVersion::from_query(Some("3"), false).is_err());
+/// assert!(ProtocolVersion::from_query(None, true).is_err());
+/// assert!(ProtocolVersion::from_query(Some("5"), true).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum ProtocolVersion {
+    /// Engine.IO v3 (`EIO=3`): length-prefixed polling payloads, client-initiated
+    /// heartbeat.
+    V3,
+    /// Engine.IO v4 (`EIO=4`), the current revision.
+    #[default]
+    V4,
+}
+
+impl ProtocolVersion {
+    /// The value of the `EIO` query parameter (`"3"` or `"4"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProtocolVersion::V3 => "3",
+            ProtocolVersion::V4 => "4",
+        }
+    }
+
+    /// Reads the `EIO` query parameter: `"4"`, or `"3"` when `allow_v3`. Anything else,
+    /// a missing value included, is refused (Node treats every value but `"4"` as v3 when
+    /// `allowEIO3` is on; accepting exactly `3` and `4` keeps a typo from opening a v3
+    /// session).
+    pub fn from_query(
+        eio: Option<&str>,
+        allow_v3: bool,
+    ) -> Result<ProtocolVersion, UnsupportedProtocolVersion> {
+        match eio {
+            Some("4") => Ok(ProtocolVersion::V4),
+            Some("3") if allow_v3 => Ok(ProtocolVersion::V3),
+            other => Err(UnsupportedProtocolVersion {
+                found: other.map(str::to_owned),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EIO={}", self.as_str())
+    }
+}
+
+/// Checks the `EIO` query parameter for a v4-only peer: `Ok` for `"4"`, a typed error for
+/// anything else, including `"3"` and a missing value. Servers that may speak v3 use
+/// [`ProtocolVersion::from_query`].
 ///
 /// ```
 /// use engineio_proto::check_protocol_version;
@@ -564,7 +626,7 @@ mod tests {
         for v in ["3", "5", "", "abc", "04"] {
             let e = check_protocol_version(Some(v)).unwrap_err();
             assert_eq!(e.found.as_deref(), Some(v));
-            assert!(e.to_string().contains("only EIO=4"));
+            assert!(e.to_string().contains("EIO=4"), "{e}");
         }
         assert_eq!(check_protocol_version(None).unwrap_err().found, None);
     }

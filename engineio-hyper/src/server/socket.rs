@@ -106,6 +106,12 @@ impl ConnectRequest<'_> {
     pub fn transport(&self) -> Transport {
         self.inner.transport()
     }
+
+    /// The protocol revision the client speaks: [`ProtocolVersion::V3`](engineio_proto::ProtocolVersion::V3) only when the
+    /// server allows it ([`ServerConfig::allow_eio3`](engineio_proto::server::ServerConfig::allow_eio3)).
+    pub fn protocol_version(&self) -> engineio_proto::ProtocolVersion {
+        self.inner.protocol_version()
+    }
 }
 
 /// What an HTTP request waiting on a session gets back.

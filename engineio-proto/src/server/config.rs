@@ -40,6 +40,7 @@ use super::RequestInfo;
 /// | [`cors`](Self::cors) | same origin, credentials | no CORS (`cors` off) | same origin, credentials on |
 /// | [`cookie`](Self::cookie) | none | `cookie` false | `cookie` None |
 /// | [`trust_forwarded_headers`](Self::trust_forwarded_headers) | false | – | always trusted |
+/// | [`allow_eio3`](Self::allow_eio3) | false | `allowEIO3` false | – (v4 only since 4.0) |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
@@ -109,6 +110,16 @@ pub struct ServerConfig {
     /// Whether `X-Forwarded-Proto` and `X-Forwarded-Host` are believed when checking
     /// that a request is same-origin. Turn it on only behind a proxy that sets them.
     pub trust_forwarded_headers: bool,
+    /// Whether clients speaking Engine.IO v3 (`EIO=3`: socket.io-client 1.x/2.x,
+    /// engine.io-client 3.x) may open sessions, beside v4 ones. A v3 session gets v3's
+    /// polling framing (length-prefixed records, binary payloads for XHR2 clients),
+    /// binary frames led by a type byte, and v3's heartbeat: the client pings, the server
+    /// answers, and a session whose client sends no ping for `ping_interval +
+    /// ping_timeout` ends with [`CloseReason::PingTimeout`](crate::CloseReason::PingTimeout).
+    /// Off by default, as in Node; when off, `EIO=3` gets the error code 5. Exactly `3`
+    /// and `4` are accepted (Node with `allowEIO3` takes any value but `4` as v3). JSONP
+    /// (`j=`) stays refused either way.
+    pub allow_eio3: bool,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +142,7 @@ impl Default for ServerConfig {
             cors: CorsConfig::default(),
             cookie: None,
             trust_forwarded_headers: false,
+            allow_eio3: false,
         }
     }
 }

@@ -112,7 +112,7 @@ pub use request::RequestInfo;
 pub use session::{Action, CLOSE_HEADER, EndedSession, Event, Session};
 
 use crate::exchange::{RequestId, Response};
-use crate::{Sid, Transport, check_protocol_version};
+use crate::{ProtocolVersion, Sid, Transport};
 use request::{Cors, check_origin};
 
 /// Makes session ids. The binding supplies one backed by a cryptographically secure
@@ -230,6 +230,7 @@ pub enum Routed {
 pub struct HandshakeRequest {
     id: RequestId,
     transport: Transport,
+    version: ProtocolVersion,
     b64: bool,
     cors: Cors,
     method: Method,
@@ -248,6 +249,17 @@ impl HandshakeRequest {
     /// The transport the client opens the session with.
     pub fn transport(&self) -> Transport {
         self.transport
+    }
+
+    /// The protocol revision the client speaks (`EIO=3` only reaches here with
+    /// [`ServerConfig::allow_eio3`] on).
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Whether the client asked for `b64=1` (it takes no binary frames or payloads).
+    pub fn base64(&self) -> bool {
+        self.b64
     }
 
     /// The request's headers.
@@ -316,8 +328,9 @@ pub enum SessionRequestKind {
     /// A long-polling POST. The binding reads the body (at most
     /// [`Server::body_read_limit`] bytes) and hands it to [`Session::handle_post_body`].
     Post {
-        /// Whether the request said `Content-Type: application/octet-stream` (v3 binary
-        /// payloads, refused).
+        /// Whether the request said `Content-Type: application/octet-stream`: a v3 binary
+        /// payload (refused by v4 sessions, which end with
+        /// [`ProtocolError::BinaryPayload`](crate::ProtocolError::BinaryPayload)).
         octet_stream: bool,
     },
     /// A WebSocket upgrade request for this session (the upgrade from polling).
@@ -627,7 +640,7 @@ impl Server {
                     }
                 },
             };
-            if let Err(e) = check_protocol_version(eio.as_deref()) {
+            if let Err(e) = ProtocolVersion::from_query(eio.as_deref(), self.config.allow_eio3) {
                 return fail(e.into());
             }
             let Ok(sid) = Sid::new(sid) else {
@@ -659,15 +672,17 @@ impl Server {
         {
             return fail(e);
         }
-        if let Err(e) = check_protocol_version(eio.as_deref()) {
-            return fail(e.into());
-        }
+        let version = match ProtocolVersion::from_query(eio.as_deref(), self.config.allow_eio3) {
+            Ok(v) => v,
+            Err(e) => return fail(e.into()),
+        };
         if self.is_shutting_down() {
             return fail(RequestError::ShuttingDown);
         }
         Ok(Routed::Handshake(HandshakeRequest {
             id,
             transport,
+            version,
             b64: query.b64,
             cors,
             method: req.method.clone(),
@@ -709,6 +724,7 @@ impl Server {
             sid,
             handshake.id,
             handshake.transport,
+            handshake.version,
             handshake.b64,
             &handshake.cors,
             headers,

@@ -15,12 +15,14 @@ use super::request::Cors;
 use super::{SessionRequest, SessionRequestKind};
 use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFailure};
 use crate::close_code::CloseCode;
+use crate::error::DecodeError;
 use crate::exchange::{RequestId, Response, TEXT_PLAIN};
 use crate::timer::{TimerKey, TimerTable};
 use crate::transport_error::{IoError, TransportError};
+use crate::v3::{self, PayloadFormat};
 use crate::{
-    Handshake, Message, Packet, PayloadEncoder, PayloadLimits, Sid, Transport, Utf8Bytes,
-    WsMessage, WsViolation, decode_payload,
+    Handshake, Message, Packet, PayloadEncoder, PayloadLimits, ProtocolVersion, Sid, Transport,
+    Utf8Bytes, WsMessage, WsViolation, decode_payload,
 };
 
 /// Something the binding must do, or tell the application. Drain with
@@ -159,6 +161,9 @@ pub struct EndedSession {
     /// After a client's close: how long a GET sent at the same moment still gets its noop.
     grace: Duration,
     expires: Instant,
+    /// How its last polling answer is framed (v3 or v4, `b64`).
+    version: ProtocolVersion,
+    b64: bool,
 }
 
 impl EndedSession {
@@ -199,7 +204,7 @@ impl EndedSession {
             } else {
                 Packet::Close
             };
-            let mut r = payload_response(&request.cors, &[packet]);
+            let mut r = payload_response(self.version, self.b64, &request.cors, &[packet]);
             mark_close(&mut r, &self.reason);
             return r;
         }
@@ -234,6 +239,40 @@ enum PacketOutcome {
     Continue,
     ClientClosed,
     Violation(ProtocolError),
+}
+
+/// How packets travel on this session's WebSocket: the protocol version and `b64=1`,
+/// decided once so that sending a message takes one branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WsForm {
+    /// v4: binary messages as raw binary frames.
+    V4,
+    /// v4 with `b64=1`: binary messages as `b<base64>` text frames.
+    V4Base64,
+    /// v3: binary messages as binary frames led by the type byte `0x04`.
+    V3,
+    /// v3 with `b64=1`: binary messages as `b4<base64>` text frames.
+    V3Base64,
+}
+
+impl WsForm {
+    fn new(version: ProtocolVersion, b64: bool) -> WsForm {
+        match (version, b64) {
+            (ProtocolVersion::V4, false) => WsForm::V4,
+            (ProtocolVersion::V4, true) => WsForm::V4Base64,
+            (ProtocolVersion::V3, false) => WsForm::V3,
+            (ProtocolVersion::V3, true) => WsForm::V3Base64,
+        }
+    }
+
+    fn encode(self, packet: &Packet) -> WsMessage {
+        match self {
+            WsForm::V4 => packet.to_ws(),
+            WsForm::V4Base64 => packet.to_ws_base64(),
+            WsForm::V3 => v3::to_ws(packet, false),
+            WsForm::V3Base64 => v3::to_ws(packet, true),
+        }
+    }
 }
 
 /// One client's session, driven by its binding; see the [module documentation](super).
@@ -271,7 +310,13 @@ pub struct Session {
     ping_due: bool,
     paused: bool,
     post: Option<(RequestId, Cors)>,
+    /// The POST in flight declared a binary (v3, `application/octet-stream`) body.
+    post_binary: bool,
+    /// The protocol revision the session speaks, fixed by its handshake.
+    version: ProtocolVersion,
+    /// The client asked for `b64=1`: no binary frames, no binary payloads.
     b64: bool,
+    ws_form: WsForm,
     closing: Option<CloseReason>,
     /// The WebSocket in use takes no writes right now.
     write_blocked: bool,
@@ -307,6 +352,7 @@ impl Session {
         sid: Sid,
         request: RequestId,
         transport: Transport,
+        version: ProtocolVersion,
         b64: bool,
         cors: &Cors,
         mut headers: HeaderMap,
@@ -325,7 +371,15 @@ impl Session {
             max_payload: Some(config.max_payload as u64),
         }));
         let mut timers = TimerTable::default();
-        timers.set(Timer::Ping, now + config.ping_interval);
+        match version {
+            // v4: the server pings.
+            ProtocolVersion::V4 => timers.set(Timer::Ping, now + config.ping_interval),
+            // v3: the client pings, and must do so within interval + timeout.
+            ProtocolVersion::V3 => timers.set(
+                Timer::PingTimeout,
+                now + config.ping_interval + config.ping_timeout,
+            ),
+        }
         let mut session = Session {
             sid,
             config,
@@ -342,7 +396,10 @@ impl Session {
             ping_due: false,
             paused: false,
             post: None,
+            post_binary: false,
+            version,
             b64,
+            ws_form: WsForm::new(version, b64),
             closing: None,
             write_blocked: false,
             deferred: VecDeque::new(),
@@ -353,7 +410,7 @@ impl Session {
         };
         match transport {
             Transport::Polling => {
-                let mut response = payload_response(cors, std::slice::from_ref(&open));
+                let mut response = session.payload_response(cors, std::slice::from_ref(&open));
                 response.headers.extend(headers);
                 session.respond(request, response);
             }
@@ -372,6 +429,11 @@ impl Session {
     /// The session id.
     pub fn sid(&self) -> Sid {
         self.sid
+    }
+
+    /// The protocol revision the session speaks (its handshake's `EIO`).
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.version
     }
 
     /// The transport in use (the last one, once closed).
@@ -471,11 +533,7 @@ impl Session {
                 self.trim();
                 return None;
             };
-            let message = if self.b64 {
-                packet.to_ws_base64()
-            } else {
-                packet.to_ws()
-            };
+            let message = self.ws_form.encode(&packet);
             return Some(Action::WsSend { ws, message });
         }
         self.trim();
@@ -605,7 +663,8 @@ impl Session {
         let probed = upgrade.is_some_and(|u| u.probed);
         if self.outbox.is_empty() && probed {
             // The upgrade is under way: release the client at once.
-            self.respond(id, payload_response(&cors, &[Packet::Noop]));
+            let response = self.payload_response(&cors, &[Packet::Noop]);
+            self.respond(id, response);
             return;
         }
         *get = Some((id, cors));
@@ -631,7 +690,7 @@ impl Session {
                 true,
             );
         }
-        if octet_stream {
+        if octet_stream && self.version == ProtocolVersion::V4 {
             self.respond(id, plain(StatusCode::BAD_REQUEST, &cors));
             return self.finish(
                 now,
@@ -640,6 +699,7 @@ impl Session {
             );
         }
         self.post = Some((id, cors));
+        self.post_binary = octet_stream;
     }
 
     fn on_websocket(&mut self, now: Instant, id: RequestId, cors: Cors) {
@@ -725,7 +785,34 @@ impl Session {
             max_bytes: limit,
             max_packets: self.config.max_packets_per_payload,
         };
-        let packets = match decode_payload(body, limits) {
+        match self.version {
+            ProtocolVersion::V4 => {
+                let packets = decode_payload(body, limits);
+                self.on_payload(now, id, cors, packets);
+            }
+            ProtocolVersion::V3 => {
+                let format = if self.post_binary {
+                    PayloadFormat::Binary
+                } else {
+                    PayloadFormat::Text
+                };
+                let packets = v3::decode_payload(body, format, limits);
+                self.on_payload(now, id, cors, packets);
+            }
+        }
+    }
+
+    /// Handles the packets of a POST body, then answers the POST.
+    fn on_payload<I>(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        cors: Cors,
+        packets: Result<I, DecodeError>,
+    ) where
+        I: Iterator<Item = Result<Packet, DecodeError>>,
+    {
+        let packets = match packets {
             Ok(p) => p,
             Err(e) => {
                 self.respond(id, plain(StatusCode::BAD_REQUEST, &cors));
@@ -819,7 +906,7 @@ impl Session {
                 if size > limit {
                     return self.finish(now, CloseReason::PayloadTooLarge { size, limit }, true);
                 }
-                let outcome = match Packet::decode_ws(message) {
+                let outcome = match self.decode_ws(message) {
                     Ok(packet) => self.on_packet(now, packet),
                     Err(e) => PacketOutcome::Violation(e.into()),
                 };
@@ -837,7 +924,7 @@ impl Session {
                 if size > limit {
                     return self.abort_upgrade(now, UpgradeFailure::TooLarge, true);
                 }
-                match Packet::decode_ws(message) {
+                match self.decode_ws(message) {
                     Ok(Packet::Ping { probe: true }) if !u.probed => self.on_probe(ws),
                     Ok(Packet::Upgrade) if u.probed => self.complete_upgrade(now, ws),
                     _ => self.abort_upgrade(now, UpgradeFailure::UnexpectedPacket, true),
@@ -987,7 +1074,10 @@ impl Session {
         if self.is_closed() || self.closing.is_some() {
             return Err(SendError::Closed(message));
         }
-        if matches!(self.state, State::Polling { .. }) && !message.fits_polling() {
+        if self.version == ProtocolVersion::V4
+            && matches!(self.state, State::Polling { .. })
+            && !message.fits_polling()
+        {
             return Err(SendError::RecordSeparator(message));
         }
         let limit = self.config.max_buffered_packets;
@@ -1033,11 +1123,7 @@ impl Session {
                     self.outbox.push_back(Packet::Close);
                 }
                 while let Some(p) = self.outbox.pop_front() {
-                    let message = if self.b64 {
-                        p.to_ws_base64()
-                    } else {
-                        p.to_ws()
-                    };
+                    let message = self.ws_form.encode(&p);
                     self.actions.push_back(Action::WsSend { ws, message });
                 }
                 self.finish(now, reason, true);
@@ -1066,7 +1152,22 @@ impl Session {
                 self.actions.push_back(Action::Event(Event::Message(m)));
                 PacketOutcome::Continue
             }
-            Packet::Pong { probe: false } => {
+            Packet::Ping { probe: false } if self.version == ProtocolVersion::V3 => {
+                // v3: the client pings; the pong goes out with the next answer, and the
+                // client has interval + timeout for its next ping (Node's allowEIO3).
+                if self.closing.is_none() {
+                    self.outbox.push_back(Packet::Pong { probe: false });
+                    if !self.paused {
+                        self.timers.set(
+                            Timer::PingTimeout,
+                            now + self.config.ping_interval + self.config.ping_timeout,
+                        );
+                    }
+                    self.flush_polling(now);
+                }
+                PacketOutcome::Continue
+            }
+            Packet::Pong { probe: false } if self.version == ProtocolVersion::V4 => {
                 if self.awaiting_pong {
                     self.awaiting_pong = false;
                     if let Some(sent) = self.ping_sent.take() {
@@ -1088,6 +1189,9 @@ impl Session {
                 context: match other {
                     Packet::Ping { probe: false } => {
                         "from a client (v4 heartbeats go server to client)"
+                    }
+                    Packet::Pong { probe: false } => {
+                        "from a v3 client (v3 heartbeats go client to server: the client pings)"
                     }
                     _ => "from a client on an established transport",
                 },
@@ -1114,7 +1218,8 @@ impl Session {
         self.timers.stop(Timer::PingTimeout);
         if let Some((id, cors)) = parked {
             if self.outbox.is_empty() {
-                self.respond(id, payload_response(&cors, &[Packet::Noop]));
+                let response = self.payload_response(&cors, &[Packet::Noop]);
+                self.respond(id, response);
             } else {
                 // No close packet can be queued during an upgrade: closing aborts it.
                 let _ = self.respond_with_outbox(id, &cors);
@@ -1131,7 +1236,8 @@ impl Session {
         self.timers.stop(Timer::Upgrade);
         self.reading = false;
         if let Some((id, cors)) = parked {
-            self.respond(id, payload_response(&cors, &[Packet::Noop]));
+            let response = self.payload_response(&cors, &[Packet::Noop]);
+            self.respond(id, response);
         }
         self.actions.push_back(Action::Event(Event::Upgraded));
         self.resume_heartbeat(now);
@@ -1187,6 +1293,16 @@ impl Session {
             return;
         }
         self.paused = false;
+        if self.version == ProtocolVersion::V3 {
+            // The client pings again once the upgrade is over: a full period from now.
+            if self.closing.is_none() {
+                self.timers.set(
+                    Timer::PingTimeout,
+                    now + self.config.ping_interval + self.config.ping_timeout,
+                );
+            }
+            return;
+        }
         if self.ping_due {
             self.ping_due = false;
             self.send_ping(now);
@@ -1241,19 +1357,28 @@ impl Session {
 
     /// Answers `id` with every queued packet; returns whether a close packet went out.
     fn respond_with_outbox(&mut self, id: RequestId, cors: &Cors) -> bool {
-        let mut enc = PayloadEncoder::with_capacity(
-            self.outbox
-                .iter()
-                .map(|p| p.text_len_hint() + 1)
-                .sum::<usize>(),
-        );
-        let mut closes = false;
-        for packet in self.outbox.drain(..) {
-            closes |= packet == Packet::Close;
-            // `send` refuses text with U+001E while polling, so this cannot fail.
-            let _ = enc.push(&packet);
-        }
-        let mut response = Response::payload(enc.finish());
+        let closes = self.outbox.contains(&Packet::Close);
+        let body = match self.version {
+            ProtocolVersion::V4 => {
+                let mut enc = PayloadEncoder::with_capacity(
+                    self.outbox
+                        .iter()
+                        .map(|p| p.text_len_hint() + 1)
+                        .sum::<usize>(),
+                );
+                for packet in self.outbox.drain(..) {
+                    // `send` refuses text with U+001E while polling, so this cannot fail.
+                    let _ = enc.push(&packet);
+                }
+                Response::payload(enc.finish())
+            }
+            ProtocolVersion::V3 => {
+                let packets: Vec<Packet> = self.outbox.drain(..).collect();
+                // The CORS headers are applied below, once for both versions.
+                payload_response(ProtocolVersion::V3, self.b64, &Cors::default(), &packets)
+            }
+        };
+        let mut response = body;
         cors.apply(&mut response.headers);
         if closes && let Some(reason) = &self.closing {
             mark_close(&mut response, reason);
@@ -1294,6 +1419,8 @@ impl Session {
                 reason: reason.clone(),
                 grace: self.config.client_close_grace,
                 expires: at + linger,
+                version: self.version,
+                b64: self.b64,
             })),
         );
         let (code, text) = close_code(&reason);
@@ -1307,7 +1434,7 @@ impl Session {
                     } else {
                         Packet::Close
                     };
-                    let mut response = payload_response(&cors, &[packet]);
+                    let mut response = self.payload_response(&cors, &[packet]);
                     mark_close(&mut response, &reason);
                     self.respond(id, response);
                     get_answered = true;
@@ -1350,6 +1477,18 @@ impl Session {
         // The record (and the sockets) stay a while: late requests are judged by how
         // the session ended, and the peer may take its close frame.
         self.timers.set(Timer::Linger, at + linger);
+    }
+
+    /// A polling answer carrying `packets`, in the session's protocol version.
+    fn payload_response(&self, cors: &Cors, packets: &[Packet]) -> Response {
+        payload_response(self.version, self.b64, cors, packets)
+    }
+
+    fn decode_ws(&self, message: WsMessage) -> Result<Packet, DecodeError> {
+        match self.version {
+            ProtocolVersion::V4 => Packet::decode_ws(message),
+            ProtocolVersion::V3 => v3::decode_ws(message),
+        }
     }
 
     fn respond(&mut self, request: RequestId, response: Response) {
@@ -1408,6 +1547,37 @@ pub(crate) fn close_header_value(reason: &CloseReason) -> Option<&'static str> {
     })
 }
 
+/// A polling answer carrying `packets` in `version`'s framing, with the CORS headers. A v3
+/// answer is a binary payload when the client takes binary (no `b64=1`) and a packet is
+/// binary, a text payload otherwise (Node's choice).
+fn payload_response(
+    version: ProtocolVersion,
+    b64: bool,
+    cors: &Cors,
+    packets: &[Packet],
+) -> Response {
+    let mut r = match version {
+        ProtocolVersion::V4 => {
+            let mut enc =
+                PayloadEncoder::with_capacity(packets.iter().map(|p| p.text_len_hint() + 1).sum());
+            for p in packets {
+                let _ = enc.push(p);
+            }
+            Response::payload(enc.finish())
+        }
+        ProtocolVersion::V3 => {
+            let format = PayloadFormat::for_packets(!b64, packets);
+            let body = v3::encode_payload(packets, format);
+            match format {
+                PayloadFormat::Text => Response::payload(body),
+                PayloadFormat::Binary => Response::payload_octets(body),
+            }
+        }
+    };
+    cors.apply(&mut r.headers);
+    r
+}
+
 fn mark_close(response: &mut Response, reason: &CloseReason) {
     if let Some(v) = close_header_value(reason) {
         response.headers.insert(
@@ -1415,17 +1585,6 @@ fn mark_close(response: &mut Response, reason: &CloseReason) {
             http::HeaderValue::from_static(v),
         );
     }
-}
-
-fn payload_response(cors: &Cors, packets: &[Packet]) -> Response {
-    let mut enc =
-        PayloadEncoder::with_capacity(packets.iter().map(|p| p.text_len_hint() + 1).sum());
-    for p in packets {
-        let _ = enc.push(p);
-    }
-    let mut r = Response::payload(enc.finish());
-    cors.apply(&mut r.headers);
-    r
 }
 
 fn ok_response(cors: &Cors) -> Response {
