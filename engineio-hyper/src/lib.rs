@@ -19,6 +19,7 @@ pub mod client;
 mod link;
 pub mod listener;
 pub mod metrics;
+pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod tls;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use engineio_proto::client::ProxyUrl;
 use futures_core::Stream;
 use futures_sink::Sink;
 use tungstenite::protocol::{Role, WebSocketConfig};
@@ -93,6 +94,44 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
         config: WebSocketConfig,
         tls: &Self::TlsConfig,
     ) -> impl Future<Output = Result<Self::ClientWebSocket, tungstenite::Error>> + Send;
+
+    /// Opens an HTTP connection to `host:port` through a `CONNECT` tunnel of `proxy` (TLS
+    /// to `host` inside it when `secure`): connect to the proxy, then
+    /// [`proxy::tunnel`](crate::proxy::tunnel). A refusal carries the proxy's
+    /// [`ProxyRefusal`](engineio_proto::ProxyRefusal). The default refuses: a runtime
+    /// without proxy support.
+    fn connect_http_tunnel(
+        &self,
+        proxy: &ProxyUrl,
+        host: String,
+        port: u16,
+        secure: bool,
+        tls: &Self::TlsConfig,
+    ) -> impl Future<Output = io::Result<Self::ClientIo>> + Send {
+        let _ = (proxy, host, port, secure, tls);
+        async { Err(no_proxy_support()) }
+    }
+
+    /// Opens a WebSocket client connection to `request`'s URI through a `CONNECT` tunnel
+    /// of `proxy`, as [`connect_http_tunnel`](Self::connect_http_tunnel) does. The
+    /// default refuses.
+    fn connect_websocket_via(
+        &self,
+        proxy: &ProxyUrl,
+        request: http::Request<()>,
+        config: WebSocketConfig,
+        tls: &Self::TlsConfig,
+    ) -> impl Future<Output = Result<Self::ClientWebSocket, tungstenite::Error>> + Send {
+        let _ = (proxy, request, config, tls);
+        async { Err(tungstenite::Error::Io(no_proxy_support())) }
+    }
+}
+
+fn no_proxy_support() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this runtime cannot connect through an HTTP proxy",
+    )
 }
 
 /// Waits until `deadline` on the runtime's timer.

@@ -92,7 +92,7 @@ pub use close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFail
 pub use close_code::CloseCode;
 pub use exchange::{RequestId, Response};
 pub use forwarded::{InvalidProxy, TrustedProxies};
-pub use transport_error::{IoError, TransportError};
+pub use transport_error::{IoError, ProxyRefusal, TransportError};
 
 pub use error::{DecodeError, EncodeError, UnsupportedProtocolVersion};
 pub use handshake::{Handshake, InvalidSid, Sid, Transport, UnknownTransport};

@@ -145,6 +145,40 @@ pub enum TransportError {
         /// The JSON body's `message`, or the plain-text body.
         message: Option<String>,
     },
+    /// The HTTP proxy between the client and the server refused the connection (client
+    /// side).
+    #[error(transparent)]
+    Proxy(ProxyRefusal),
+}
+
+/// An HTTP proxy refused to carry a connection: it answered a `CONNECT` tunnel request,
+/// or an absolute-form polling request, with an error status (the detail of
+/// [`TransportError::Proxy`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the proxy {proxy} refused {}: HTTP {status}{}",
+    if *tunnel { format!("to open a tunnel (CONNECT {target})") } else { format!("to forward the request to {target}") },
+    refusal_hint(*status))]
+pub struct ProxyRefusal {
+    /// The proxy's `host:port`.
+    pub proxy: String,
+    /// The server the request was for (`host:port`).
+    pub target: String,
+    /// The proxy's status.
+    pub status: StatusCode,
+    /// Whether it was a `CONNECT` tunnel (`https://`, `ws://`, `wss://`) rather than a
+    /// forwarded `http://` polling request.
+    pub tunnel: bool,
+}
+
+fn refusal_hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        407 => {
+            ": it wants credentials (put user:password in the proxy URL) or refused the ones given"
+        }
+        403 => ": its rules forbid this destination (many proxies tunnel only to port 443)",
+        502..=504 => ": it could not reach the server",
+        _ => "",
+    }
 }
 
 impl TransportError {
@@ -186,5 +220,15 @@ mod tests {
             "polling GET answered HTTP 400 Bad Request, code 1: Session ID unknown"
         );
         assert_eq!(h.io_error(), None);
+        let p = TransportError::Proxy(ProxyRefusal {
+            proxy: "127.0.0.1:8888".into(),
+            target: "example.com:443".into(),
+            status: StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            tunnel: true,
+        });
+        assert_eq!(
+            p.to_string(),
+            "the proxy 127.0.0.1:8888 refused to open a tunnel (CONNECT example.com:443): HTTP 407 Proxy Authentication Required: it wants credentials (put user:password in the proxy URL) or refused the ones given"
+        );
     }
 }

@@ -234,7 +234,7 @@ fn b64_clients_get_binary_as_base64_in_text_payloads_and_frames() {
     assert_eq!(content_type(&r), "text/plain; charset=UTF-8");
     assert_eq!(r.body_text(), "10:b4AQIDBA==");
     // And over WebSocket, text frames `b4<base64>`.
-    let ws = h.ws(&format!("/engine.io/?EIO=3&transport=websocket&b64=1"));
+    let ws = h.ws("/engine.io/?EIO=3&transport=websocket&b64=1");
     h.ws_recv(ws);
     let wsid = h.ws_state(ws).sid.unwrap();
     h.session(wsid).send(vec![1u8, 2, 3, 4]).unwrap();

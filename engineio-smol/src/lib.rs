@@ -70,9 +70,11 @@ pub use engineio_hyper::client::{
     ClientConfig, ClientError, ConnectError, OfflinePolicy, ReconnectConfig,
 };
 pub use engineio_proto::client::ClientEvent;
+/// The client's HTTP proxy settings ([`ClientConfig::proxy`]).
+pub use engineio_proto::client::{Proxy, ProxyUrl};
 /// What a transport failure holds ([`CloseReason::TransportError`],
 /// [`ConnectError::Transport`]): its kind and the source error.
-pub use engineio_proto::{IoError, TransportError};
+pub use engineio_proto::{IoError, ProxyRefusal, TransportError};
 
 /// An Engine.IO client on smol.
 pub type Client = engineio_hyper::client::Client<Smol>;
@@ -185,6 +187,36 @@ impl Runtime for Smol {
         let host = uri.host().unwrap_or("localhost").to_owned();
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let stream = net::connect(&host, port, secure, tls).await?;
+        let (ws, _response) =
+            async_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
+        Ok(ws)
+    }
+
+    async fn connect_http_tunnel(
+        &self,
+        proxy: &ProxyUrl,
+        host: String,
+        port: u16,
+        secure: bool,
+        tls: &TlsConfig,
+    ) -> io::Result<Self::ClientIo> {
+        Ok(FuturesIo::new(
+            net::connect_via(proxy, &host, port, secure, tls).await?,
+        ))
+    }
+
+    async fn connect_websocket_via(
+        &self,
+        proxy: &ProxyUrl,
+        request: http::Request<()>,
+        config: WebSocketConfig,
+        tls: &TlsConfig,
+    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
+        let uri = request.uri();
+        let secure = uri.scheme_str() == Some("wss");
+        let host = uri.host().unwrap_or("localhost").to_owned();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let stream = net::connect_via(proxy, &host, port, secure, tls).await?;
         let (ws, _response) =
             async_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
         Ok(ws)

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use engineio_hyper::proto::client::ProxyUrl;
 use engineio_hyper::server::ArrivalStamp;
 pub use engineio_hyper::tls::TlsConfig;
 
@@ -29,6 +30,38 @@ pub(crate) async fn connect(
 ) -> io::Result<ClientStream> {
     let stream = TcpStream::connect((host, port)).await?;
     stream.set_nodelay(true)?;
+    secure_over(stream, host, secure, tls).await
+}
+
+/// Opens a connection to `host:port` through a `CONNECT` tunnel of the HTTP proxy
+/// `proxy`, with TLS to `host` inside it when `secure`.
+pub(crate) async fn connect_via(
+    proxy: &ProxyUrl,
+    host: &str,
+    port: u16,
+    secure: bool,
+    tls: &TlsConfig,
+) -> io::Result<ClientStream> {
+    let stream = engineio_hyper::proxy::connect_to_proxy(
+        proxy,
+        TcpStream::connect((proxy.host(), proxy.port())),
+    )
+    .await?;
+    stream.set_nodelay(true)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let tunnel =
+        engineio_hyper::proxy::tunnel(hyper_util::rt::TokioIo::new(stream), proxy, host, port)
+            .await?;
+    secure_over(tunnel.into_inner(), host, secure, tls).await
+}
+
+/// `stream` as is, or with TLS to `host` when `secure`.
+async fn secure_over(
+    stream: TcpStream,
+    host: &str,
+    secure: bool,
+    tls: &TlsConfig,
+) -> io::Result<ClientStream> {
     if !secure {
         return Ok(ClientStream::Plain(stream));
     }
@@ -41,7 +74,7 @@ pub(crate) async fn connect(
     }
     #[cfg(not(feature = "rustls"))]
     {
-        let _ = tls;
+        let _ = (tls, host);
         Err(engineio_hyper::tls::unsupported("engineio-tokio"))
     }
 }

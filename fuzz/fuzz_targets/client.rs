@@ -1,5 +1,5 @@
-//! Fuzzes the client state machine: arbitrary server answers (HTTP responses with any
-//! status and body, well-formed open packets with fuzzed values, failures of every kind),
+//! Fuzzes the client state machine, in its v4 and v3 modes: arbitrary server answers (HTTP
+//! responses with any status and body, v3 text or binary payloads, well-formed open packets with fuzzed values, failures of every kind),
 //! WebSocket frames, ends and connect failures, addressed to the ids the client used (or
 //! not), mixed with application sends, closes, reconnects, WebSocket pulls and time that
 //! never goes backwards.
@@ -25,9 +25,10 @@ use engineio_proto::client::{
     WsConnectError,
 };
 use engineio_proto::{
-    IoError, RequestId, Response, Transport, TransportEnd, TransportError, WsMessage,
+    IoError, ProtocolVersion, RequestId, Response, Transport, TransportEnd, TransportError,
+    WsMessage,
 };
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 
 struct Input<'a>(&'a [u8]);
@@ -77,7 +78,27 @@ fn config(selector: u8) -> ClientConfig {
     c.max_handshake_size = 400;
     c.max_ws_message_size = 500;
     c.max_ws_frame_size = 250;
+    if selector & 32 != 0 {
+        c.protocol_version = ProtocolVersion::V3;
+    }
     c
+}
+
+/// `text` as one record of a v3 text payload (`<UTF-16 length>:<text>`).
+fn v3_record(text: &[u8]) -> Vec<u8> {
+    let units = String::from_utf8_lossy(text).encode_utf16().count();
+    let mut out = format!("{units}:").into_bytes();
+    out.extend_from_slice(text);
+    out
+}
+
+/// A v3 binary payload record: `kind` 0 text, 1 binary, then the length digits and 0xFF.
+fn v3_binary_record(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend(data.len().to_string().bytes().map(|d| d - b'0'));
+    out.push(0xff);
+    out.extend_from_slice(data);
+    out
 }
 
 /// An open packet with fuzzed values.
@@ -212,6 +233,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let selector = input.byte().unwrap_or(0);
     let config = config(selector);
+    let v3 = config.protocol_version == ProtocolVersion::V3;
     let start = Instant::now();
     let mut now = start;
     let Ok(mut client) = Client::new(config.clone(), now, u64::from(selector)) else {
@@ -237,7 +259,48 @@ fuzz_target!(|data: &[u8]| {
                     2 => StatusCode::FORBIDDEN,
                     _ => StatusCode::OK,
                 };
-                let body = match input.byte().unwrap_or(0) % 5 {
+                let kind = input.byte().unwrap_or(0);
+                let mut headers = HeaderMap::new();
+                let body = match kind % 5 {
+                    0 if v3 => v3_record(open_packet(&mut input).as_bytes()),
+                    3 if v3 => {
+                        let mut b = v3_record(open_packet(&mut input).as_bytes());
+                        b.extend(input.bytes());
+                        b
+                    }
+                    4 if v3 && kind & 0x80 != 0 => {
+                        // A v3 binary payload.
+                        headers.insert(
+                            "content-type",
+                            HeaderValue::from_static("application/octet-stream"),
+                        );
+                        let mut b = Vec::new();
+                        for _ in 0..input.byte().unwrap_or(0) % 6 {
+                            match input.byte().unwrap_or(0) % 5 {
+                                0 => b.extend(v3_binary_record(0, b"2")),
+                                1 => b.extend(v3_binary_record(0, b"4hello")),
+                                2 => b.extend(v3_binary_record(1, &[4, 1, 2, 3])),
+                                3 => b.extend(v3_binary_record(0, b"3")),
+                                _ => b.extend(input.bytes()),
+                            }
+                        }
+                        b
+                    }
+                    4 if v3 => {
+                        // v3 text records.
+                        let mut b = Vec::new();
+                        for _ in 0..input.byte().unwrap_or(0) % 6 {
+                            match input.byte().unwrap_or(0) % 6 {
+                                0 => b.extend(v3_record(b"3")),
+                                1 => b.extend(v3_record(b"6")),
+                                2 => b.extend(v3_record(b"1")),
+                                3 => b.extend(v3_record("4h€😀".as_bytes())),
+                                4 => b.extend(v3_record(b"b4AQID")),
+                                _ => b.extend(input.bytes()),
+                            }
+                        }
+                        b
+                    }
                     0 => open_packet(&mut input).into_bytes(),
                     1 => b"ok".to_vec(),
                     2 => input.bytes(),
@@ -268,7 +331,7 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let response = Response {
                     status,
-                    headers: HeaderMap::new(),
+                    headers,
                     body: Bytes::from(body),
                 };
                 t.answered(id);
@@ -315,6 +378,8 @@ fuzz_target!(|data: &[u8]| {
                 let id = t.pick(input.byte().unwrap_or(0));
                 let text = match input.byte().unwrap_or(0) % 9 {
                     0 => open_packet(&mut input),
+                    // The server's heartbeat packet: v4 pings, v3 pongs.
+                    1 if v3 => "3".to_owned(),
                     1 => "2".to_owned(),
                     2 => "3probe".to_owned(),
                     3 => "6".to_owned(),

@@ -1,5 +1,6 @@
 //! Fuzzes the server state machine: an arbitrary sequence of inputs (requests of every
-//! kind with arbitrary bodies, request heads that arrived earlier than they are handed
+//! kind with arbitrary bodies, on Engine.IO v4 and v3 sessions side by side (`allow_eio3`;
+//! v3 POSTs as text or binary payloads), request heads that arrived earlier than they are handed
 //! over, WebSocket messages, closes and protocol violations, sockets that stop taking
 //! writes, dropped requests and unreadable bodies, application sends and closes) with
 //! non-decreasing time.
@@ -58,12 +59,14 @@ fuzz_target!(|data: &[u8]| {
     config.write_timeout = Duration::from_millis(400);
     config.max_payload = 200;
     config.max_buffered_packets = 8;
+    config.allow_eio3 = true;
     let server = Server::new(config, SeededSidGenerator::new(1)).expect("config");
     let mut ep = ServerEndpoint::new(server, Instant::now());
     let mut input = Input(data);
     let mut next = 0u64;
     let mut steps = 0;
-    let mut sids: Vec<Sid> = Vec::new();
+    // Every session, with the EIO it was opened with.
+    let mut sids: Vec<(Sid, &str)> = Vec::new();
     let mut sockets: Vec<RequestId> = Vec::new();
     // Heads read earlier and not handed over yet.
     let mut late: Vec<(Sid, engineio_proto::server::SessionRequest)> = Vec::new();
@@ -79,17 +82,20 @@ fuzz_target!(|data: &[u8]| {
             0 | 1 => {
                 // handshake, polling or websocket
                 let ws = op % 16 == 1;
-                let (uri, headers) = if ws {
-                    ("/engine.io/?EIO=4&transport=websocket", ws_headers())
+                let eio = if pick & 0x40 != 0 { "3" } else { "4" };
+                let b64 = if pick & 0x20 != 0 { "&b64=1" } else { "" };
+                let (transport, headers) = if ws {
+                    ("websocket", ws_headers())
                 } else {
-                    ("/engine.io/?EIO=4&transport=polling", HeaderMap::new())
+                    ("polling", HeaderMap::new())
                 };
-                if let Some(hs) = ep.request(id, Method::GET, uri, &headers, None) {
+                let uri = format!("/engine.io/?EIO={eio}&transport={transport}{b64}");
+                if let Some(hs) = ep.request(id, Method::GET, &uri, &headers, None) {
                     if pick % 8 == 0 {
                         ep.server.begin_shutdown();
                     }
                     if let Some(sid) = ep.accept(hs) {
-                        sids.push(sid);
+                        sids.push((sid, eio));
                         if ws {
                             sockets.push(id);
                         }
@@ -98,18 +104,26 @@ fuzz_target!(|data: &[u8]| {
             }
             2..=4 if !sids.is_empty() => {
                 // GET, POST (with its body now, later, or never), or a WebSocket upgrade
-                let sid = sids[pick % sids.len()];
+                let (sid, eio) = sids[pick % sids.len()];
                 let kind = op % 16;
                 let transport = if kind == 4 { "websocket" } else { "polling" };
-                let uri = format!("/engine.io/?EIO=4&transport={transport}&sid={sid}");
-                let headers = if kind == 4 {
+                let uri = format!("/engine.io/?EIO={eio}&transport={transport}&sid={sid}");
+                let mut headers = if kind == 4 {
                     ws_headers()
                 } else {
                     HeaderMap::new()
                 };
                 let method = if kind == 3 { Method::POST } else { Method::GET };
                 let body = input.bytes();
-                let with_body = kind == 3 && input.byte().unwrap_or(0) % 4 != 0;
+                let flags = if kind == 3 { input.byte().unwrap_or(0) } else { 0 };
+                let with_body = kind == 3 && flags % 4 != 0;
+                if flags & 0x10 != 0 {
+                    // A binary payload (v3 XHR2 clients; refused by v4 sessions).
+                    headers.insert(
+                        "content-type",
+                        HeaderValue::from_static("application/octet-stream"),
+                    );
+                }
                 ep.request(
                     id,
                     method,
@@ -159,15 +173,20 @@ fuzz_target!(|data: &[u8]| {
                 ep.advance_to(target);
             }
             10 if !sids.is_empty() => {
-                let sid = sids[pick % sids.len()];
+                let (sid, _) = sids[pick % sids.len()];
                 let body = input.bytes();
+                let binary = body.first().is_some_and(|b| b & 1 != 0);
                 if let Some(s) = ep.session_mut(sid) {
-                    let _ = s.send(String::from_utf8_lossy(&body).into_owned());
+                    let _ = if binary {
+                        s.send(body)
+                    } else {
+                        s.send(String::from_utf8_lossy(&body).into_owned())
+                    };
                 }
                 ep.drain();
             }
             11 if !sids.is_empty() => {
-                let sid = sids[pick % sids.len()];
+                let (sid, _) = sids[pick % sids.len()];
                 let now = ep.now;
                 let shutdown = input.byte().unwrap_or(0) % 2 == 0;
                 if let Some(s) = ep.session_mut(sid) {
@@ -185,13 +204,13 @@ fuzz_target!(|data: &[u8]| {
             }
             13 if !sids.is_empty() => {
                 // A head read now, handed over later (another thread won the lock).
-                let sid = sids[pick % sids.len()];
+                let (sid, eio) = sids[pick % sids.len()];
                 let method = if input.byte().unwrap_or(0) % 2 == 0 {
                     Method::GET
                 } else {
                     Method::POST
                 };
-                let uri: Uri = format!("/engine.io/?EIO=4&transport=polling&sid={sid}")
+                let uri: Uri = format!("/engine.io/?EIO={eio}&transport=polling&sid={sid}")
                     .parse()
                     .expect("uri");
                 let headers = HeaderMap::new();
@@ -230,7 +249,7 @@ fuzz_target!(|data: &[u8]| {
     for ws in std::mem::take(&mut ep.read_requests) {
         ep.ws_drained(ws);
     }
-    for sid in sids {
+    for (sid, _) in sids {
         let now = ep.now;
         if let Some(s) = ep.session_mut(sid) {
             s.close(now);

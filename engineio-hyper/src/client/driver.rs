@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use engineio_proto::client::{
-    ClientAction, ClientEvent, HttpError, HttpRequest, WsConnectError, WsLimits,
+    ClientAction, ClientEvent, HttpError, HttpRequest, ProxyUrl, WsConnectError, WsLimits,
 };
 use engineio_proto::{IoError, RequestId, Response, TransportError};
 use futures_util::future::{AbortHandle, abortable};
@@ -43,6 +43,8 @@ pub(super) struct Driver<R: Runtime> {
     sockets: Sockets<R::ClientWebSocket>,
     pool: Arc<Pool<R>>,
     tls: R::TlsConfig,
+    /// The HTTP proxy the connections go through, if any.
+    proxy: Option<ProxyUrl>,
     timer: DeadlineTimer<R::Timer>,
     /// The machine has finished: what is left is closing sockets, until they are closed
     /// or the machine drops them.
@@ -70,6 +72,7 @@ impl<R: Runtime> Driver<R> {
         shared: Arc<Shared>,
         events: mpsc::UnboundedSender<ClientEvent>,
         tls: R::TlsConfig,
+        proxy: Option<ProxyUrl>,
     ) -> Driver<R> {
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let metrics = ConnectionMetrics::new(&shared.metrics);
@@ -81,8 +84,9 @@ impl<R: Runtime> Driver<R> {
             events: Some(events),
             requests: HashMap::new(),
             sockets: Sockets::default(),
-            pool: Arc::new(Pool::default()),
+            pool: Arc::new(Pool::new(proxy.clone())),
             tls,
+            proxy,
             timer: DeadlineTimer::default(),
             finished: false,
             span: session_span(None),
@@ -221,6 +225,7 @@ impl<R: Runtime> Driver<R> {
     ) {
         let runtime = self.runtime.clone();
         let tls = self.tls.clone();
+        let proxy = self.proxy.clone();
         let tx = self.inputs_tx.clone();
         let (task, handle) = abortable(async move {
             let input = match websocket_request(&uri, headers) {
@@ -230,7 +235,15 @@ impl<R: Runtime> Driver<R> {
                         .write_buffer_size(64 * 1024)
                         .max_message_size(Some(limits.max_message_size))
                         .max_frame_size(Some(limits.max_frame_size));
-                    match runtime.connect_websocket(request, config, &tls).await {
+                    let connected = match &proxy {
+                        None => runtime.connect_websocket(request, config, &tls).await,
+                        Some(proxy) => {
+                            runtime
+                                .connect_websocket_via(proxy, request, config, &tls)
+                                .await
+                        }
+                    };
+                    match connected {
                         Ok(ws) => Input::WsConnected(id, ws),
                         Err(e) => Input::WsFailed(id, ws_connect_error(e)),
                     }
@@ -335,6 +348,9 @@ fn ws_connect_error(error: tungstenite::Error) -> WsConnectError {
                 headers: parts.headers,
                 body: Bytes::from(body.unwrap_or_default()),
             })
+        }
+        tungstenite::Error::Io(e) if crate::proxy::proxy_refusal(&e).is_some() => {
+            WsConnectError::Transport(super::http::connect_error(e))
         }
         tungstenite::Error::Io(e) if crate::ws::is_reset(e.kind()) => {
             WsConnectError::Transport(TransportError::Reset(e.into()))

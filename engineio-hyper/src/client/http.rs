@@ -1,13 +1,14 @@
 //! HTTP requests of the client on a small pool of keep-alive connections, with the
-//! response body bounded by the limit each request carries.
+//! response body bounded by the limit each request carries, directly or through an HTTP
+//! proxy (absolute-form requests for `http://`, a `CONNECT` tunnel for `https://`).
 
 use std::collections::HashMap;
 use std::io;
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
-use engineio_proto::client::{HttpError, HttpRequest};
-use engineio_proto::{IoError, Response, TransportError};
+use engineio_proto::client::{HttpError, HttpRequest, ProxyUrl};
+use engineio_proto::{IoError, ProxyRefusal, Response, TransportError};
 use http::{HeaderValue, header};
 use http_body_util::{BodyExt, Full};
 
@@ -21,16 +22,20 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 /// `(host, port, secure)`.
 type Key = (String, u16, bool);
 
-/// Idle keep-alive connections, by server.
+/// Idle keep-alive connections, by server (one client always takes the same route, so
+/// the server is the key even through a proxy).
 pub(super) struct Pool<R> {
     idle: Mutex<HashMap<Key, Vec<Sender>>>,
+    proxy: Option<ProxyUrl>,
     _runtime: std::marker::PhantomData<fn() -> R>,
 }
 
-impl<R> Default for Pool<R> {
-    fn default() -> Self {
+impl<R> Pool<R> {
+    /// A pool whose connections go through `proxy`, or directly.
+    pub(super) fn new(proxy: Option<ProxyUrl>) -> Self {
         Pool {
             idle: Mutex::new(HashMap::new()),
+            proxy,
             _runtime: std::marker::PhantomData,
         }
     }
@@ -65,10 +70,24 @@ impl<R: Runtime> Pool<R> {
         tls: &R::TlsConfig,
         key: &Key,
     ) -> Result<Sender, TransportError> {
-        let io = runtime
-            .connect_http(key.0.clone(), key.1, key.2, tls)
-            .await
-            .map_err(|e| TransportError::Connect(IoError::from(e)))?;
+        let connected = match (&self.proxy, key.2) {
+            (None, _) => runtime.connect_http(key.0.clone(), key.1, key.2, tls).await,
+            // http:// through a proxy: absolute-form requests on a connection to it.
+            (Some(proxy), false) => {
+                crate::proxy::connect_to_proxy(
+                    proxy,
+                    runtime.connect_http(proxy.host().to_owned(), proxy.port(), false, tls),
+                )
+                .await
+            }
+            // https:// through a proxy: TLS to the server in a CONNECT tunnel.
+            (Some(proxy), true) => {
+                runtime
+                    .connect_http_tunnel(proxy, key.0.clone(), key.1, true, tls)
+                    .await
+            }
+        };
+        let io = connected.map_err(connect_error)?;
         let (sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(hyper_error)?;
@@ -104,14 +123,23 @@ impl<R: Runtime> Pool<R> {
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/".to_owned());
+        // Through a proxy, an http:// request names the whole URL (absolute form).
+        let forward = self.proxy.as_ref().filter(|_| !secure);
+        let target = match forward {
+            Some(_) => uri.to_string(),
+            None => path,
+        };
         let build = || {
             let mut builder = http::Request::builder()
                 .method(request.method.clone())
-                .uri(path.as_str());
+                .uri(target.as_str());
             if let Some(h) = builder.headers_mut() {
                 *h = request.headers.clone();
                 if let Ok(v) = HeaderValue::from_str(&authority) {
                     h.insert(header::HOST, v);
+                }
+                if let Some(auth) = forward.and_then(ProxyUrl::authorization) {
+                    h.insert(header::PROXY_AUTHORIZATION, auth.clone());
                 }
             }
             builder
@@ -140,6 +168,18 @@ impl<R: Runtime> Pool<R> {
         };
         let limit = request.max_response_body;
         let (parts, mut body) = response.into_parts();
+        if let Some(proxy) = forward
+            && parts.status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
+        {
+            // Only a proxy answers 407: the request never reached the server.
+            return Err(TransportError::Proxy(ProxyRefusal {
+                proxy: proxy.authority(),
+                target: authority,
+                status: parts.status,
+                tunnel: false,
+            })
+            .into());
+        }
         let declared = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -188,6 +228,14 @@ async fn send(
 /// already knew to be closed).
 fn unanswered(error: &hyper::Error) -> bool {
     error.is_incomplete_message() || error.is_canceled() || error.is_closed()
+}
+
+/// A connection that could not be made: a proxy's refusal, or a failure to connect.
+pub(super) fn connect_error(error: io::Error) -> TransportError {
+    match crate::proxy::proxy_refusal(&error) {
+        Some(refusal) => TransportError::Proxy(refusal.clone()),
+        None => TransportError::Connect(IoError::from(error)),
+    }
 }
 
 /// A hyper error as a transport failure: a reset when the connection went away in the

@@ -21,7 +21,7 @@ use engineio_proto::{CloseReason, Handshake, Message, SendError, Sid, Transport}
 use tokio::sync::mpsc;
 
 pub use engineio_proto::client::{
-    ClientConfig, ConfigError, ConnectError, OfflinePolicy, ReconnectConfig,
+    ClientConfig, ConfigError, ConnectError, OfflinePolicy, Proxy, ProxyUrl, ReconnectConfig,
 };
 
 use crate::runtime::{Runtime, Wakeup};
@@ -137,6 +137,17 @@ impl<R: Runtime> Client<R> {
     ) -> Result<Client<R>, ClientError> {
         let now = runtime.now();
         let seed = getrandom::u64().unwrap_or(0x5eed_5eed_5eed_5eed);
+        // The proxy is decided once (the environment read now, when asked for): one client
+        // always takes the same route.
+        let port = config
+            .authority
+            .port_u16()
+            .unwrap_or(if config.secure { 443 } else { 80 });
+        let proxy = config
+            .proxy
+            .resolve(config.secure, config.authority.host(), port, |name| {
+                std::env::var(name).ok()
+            })?;
         let mut machine = Machine::new(config, now, seed)?;
         machine.connect(now);
         let shared = Arc::new(Shared {
@@ -150,6 +161,7 @@ impl<R: Runtime> Client<R> {
             Arc::clone(&shared),
             events_tx,
             tls,
+            proxy,
         ));
         let mut guard = AbandonOnDrop {
             shared: &shared,

@@ -5,7 +5,8 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, Uri};
 
-use crate::{Sid, Transport};
+use super::proxy::Proxy;
+use crate::{ProtocolVersion, Sid, Transport};
 
 /// How a [`Client`](super::Client) connects, and its limits.
 ///
@@ -36,6 +37,8 @@ use crate::{Sid, Transport};
 /// | [`max_ws_frame_size`](Self::max_ws_frame_size) | 16 MiB | as the message | as the message |
 /// | [`reconnect`](Self::reconnect) | `None` (off) | none; socket.io-client: on | none; python-socketio: on |
 /// | [`offline`](Self::offline) | `Queue { max: 1024 }` | socket.io-client: unbounded `sendBuffer` | python-socketio: refused |
+/// | [`protocol_version`](Self::protocol_version) | `V4` | v4 (engine.io-client 3.x speaks v3) | v4 (python-engineio 3.x speaks v3) |
+/// | [`proxy`](Self::proxy) | [`Proxy::None`] | none (an `agent` such as https-proxy-agent) | requests reads `HTTP(S)_PROXY` (`http_session` to change it) |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
@@ -130,6 +133,23 @@ pub struct ClientConfig {
     /// the first handshake completes, or while reconnecting). Default
     /// `Queue { max: 1024 }`.
     pub offline: OfflinePolicy,
+    /// The protocol revision to speak. Default [`ProtocolVersion::V4`];
+    /// [`ProtocolVersion::V3`] talks to Engine.IO v3 servers (Node `engine.io` 3.x,
+    /// Socket.IO 2.x servers, or 4.x+ with `allowEIO3`): `EIO=3`, v3's payload framing
+    /// (POSTs as text payloads, binary in base64; binary payloads from the server are
+    /// read too), binary WebSocket frames led by their type byte, and v3's heartbeat: the
+    /// client pings every `pingInterval` and declares the server gone when no packet
+    /// follows within `pingTimeout` (or nothing at all for `pingInterval +
+    /// pingTimeout`).
+    pub protocol_version: ProtocolVersion,
+    /// The HTTP proxy to go through: none (the default), a URL
+    /// ([`Proxy::url`]`("http://user:pass@proxy:3128")`), or the `HTTP_PROXY`/`HTTPS_PROXY`/
+    /// `NO_PROXY` environment ([`Proxy::Environment`], read when the client connects).
+    /// Polling over `http://` sends absolute-form requests to the proxy; `https://`,
+    /// `ws://` and `wss://` go through a `CONNECT` tunnel (TLS to the server inside it).
+    /// A proxy that refuses is reported as
+    /// [`TransportError::Proxy`](crate::TransportError::Proxy), with its status.
+    pub proxy: Proxy,
 }
 
 /// Automatic reconnection with exponential backoff and jitter, after a connection is lost
@@ -231,6 +251,14 @@ pub enum ConfigError {
     /// The reconnection's randomization factor is not between 0 and 1.
     #[error("randomization_factor must be between 0 and 1, not {0}")]
     InvalidRandomizationFactor(String),
+    /// The proxy URL (given, or read from the environment) cannot be used.
+    #[error("invalid proxy {url}: {reason}")]
+    InvalidProxy {
+        /// The URL (or `VARIABLE=value`), its password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Query parameter names the protocol uses.
@@ -319,6 +347,8 @@ impl ClientConfig {
             max_ws_frame_size: 16 << 20,
             reconnect: None,
             offline: OfflinePolicy::default(),
+            protocol_version: ProtocolVersion::V4,
+            proxy: Proxy::None,
         };
         config.validate()?;
         Ok(config)
@@ -423,7 +453,9 @@ impl ClientConfig {
             (Transport::WebSocket, true) => "wss".parse()?,
         };
         let mut q = String::with_capacity(64);
-        q.push_str("EIO=4&transport=");
+        q.push_str("EIO=");
+        q.push_str(self.protocol_version.as_str());
+        q.push_str("&transport=");
         q.push_str(transport.as_str());
         if let Some(sid) = sid {
             q.push_str("&sid=");

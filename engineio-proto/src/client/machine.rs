@@ -10,18 +10,21 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use super::action::{
     ClientAction, ClientEvent, ConnectError, HttpError, HttpRequest, WsConnectError, WsLimits,
 };
-use super::batch::next_batch;
+use super::batch::{Framing, next_batch};
 use super::config::{ClientConfig, ConfigError, OfflinePolicy};
 use super::cookie::CookieJar;
 use super::outbox::Outbox;
 use super::rng::{SplitMix64, backoff};
 use crate::close::{CloseReason, ProtocolError, SendError, TransportEnd, WsViolation};
 use crate::close_code::CloseCode;
+use crate::error::DecodeError;
 use crate::exchange::{RequestId, Response};
 use crate::timer::{TimerKey, TimerTable};
 use crate::transport_error::TransportError;
+use crate::v3::{self, PayloadFormat};
 use crate::{
-    Handshake, Message, Packet, PayloadLimits, Sid, Transport, Utf8Bytes, WsMessage, decode_payload,
+    Handshake, Message, Packet, PayloadDecoder, PayloadLimits, ProtocolVersion, Sid, Transport,
+    Utf8Bytes, WsMessage, decode_payload,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +41,12 @@ enum Timer {
     Reconnect = 4,
     /// A close over WebSocket still waits for queued messages the socket does not take.
     Close = 5,
+    /// v3: the client's next ping is due.
+    Ping = 6,
 }
 
 impl TimerKey for Timer {
-    const COUNT: usize = 6;
+    const COUNT: usize = 7;
     fn index(self) -> usize {
         self as usize
     }
@@ -52,7 +57,8 @@ impl TimerKey for Timer {
             2 => Timer::Post,
             3 => Timer::Upgrade,
             4 => Timer::Reconnect,
-            _ => Timer::Close,
+            5 => Timer::Close,
+            _ => Timer::Ping,
         }
     }
 }
@@ -169,8 +175,10 @@ pub struct Client {
     /// `max_queued_messages` and `max_queued_bytes`. On WebSocket the binding pulls them
     /// with `poll_ws_send` as the socket takes them.
     outbox: Outbox,
-    /// A ping arrived and its pong has not gone out yet.
+    /// A ping arrived and its pong has not gone out yet (v4).
     pong_due: bool,
+    /// The client's ping is due and has not gone out yet (v3).
+    ping_due: bool,
     actions: VecDeque<ClientAction>,
     timers: TimerTable<Timer, { Timer::COUNT }>,
     jar: CookieJar,
@@ -231,6 +239,7 @@ impl Client {
             phase: Phase::Idle,
             outbox: Outbox::default(),
             pong_due: false,
+            ping_due: false,
             actions: VecDeque::new(),
             timers: TimerTable::default(),
             jar: CookieJar::default(),
@@ -359,7 +368,7 @@ impl Client {
         let limit = max_payload(&conn.handshake);
         while let Some(message) = self.outbox.pop_front() {
             // Messages queued while offline were not checked against this server's limit.
-            let size = encoded_len(&message, false);
+            let size = encoded_len(&message, false, self.config.protocol_version);
             if size > limit {
                 self.event(ClientEvent::SendFailed(SendError::TooLarge {
                     message,
@@ -373,7 +382,7 @@ impl Client {
                 let now = self.now;
                 self.pump_ws(now);
             }
-            return Some(Packet::Message(message).to_ws());
+            return Some(self.ws_form(&Packet::Message(message)));
         }
         let now = self.now;
         self.pump_ws(now);
@@ -476,7 +485,7 @@ impl Client {
                     self.connect_failed(now, error, None);
                     return self.pump(now);
                 }
-                match Packet::decode_ws(message) {
+                match self.decode_ws(message) {
                     Ok(Packet::Open(hs)) => {
                         self.timers.stop(Timer::Connect);
                         self.open_session(now, *hs, Link::WebSocket { ws });
@@ -501,7 +510,7 @@ impl Client {
                         let _ = self.end(now, CloseReason::PayloadTooLarge { size, limit }, None);
                         return self.pump(now);
                     }
-                    let _ = match Packet::decode_ws(message) {
+                    let _ = match self.decode_ws(message) {
                         Ok(packet) => self.on_packet(now, packet, "on the WebSocket"),
                         Err(e) => self.end(now, CloseReason::ParseError(e.into()), None),
                     };
@@ -510,7 +519,7 @@ impl Client {
                     upgrade: Some(u), ..
                 } if u.ws == ws => {
                     let probed = u.stage == Stage::Probing
-                        && matches!(Packet::decode_ws(message), Ok(Packet::Pong { probe: true }));
+                        && matches!(self.decode_ws(message), Ok(Packet::Pong { probe: true }));
                     if probed {
                         if let Some(Link::Polling {
                             upgrade: Some(u), ..
@@ -612,6 +621,15 @@ impl Client {
                 Timer::Heartbeat => {
                     let _ = self.end(now, CloseReason::PingTimeout, None);
                 }
+                Timer::Ping => {
+                    // v3: the ping goes out with the next POST (or on the WebSocket); the
+                    // server has `pingTimeout` to show it is alive.
+                    if let Phase::Open(c) = &self.phase {
+                        let timeout = c.handshake.ping_timeout;
+                        self.ping_due = true;
+                        self.arm(Timer::Heartbeat, now, timeout);
+                    }
+                }
                 Timer::Post => {
                     let closing = matches!(
                         self.link(),
@@ -675,11 +693,12 @@ impl Client {
                     return Err(SendError::Closed(message));
                 }
                 let polling = matches!(conn.link, Link::Polling { .. });
-                if polling && !message.fits_polling() {
+                let version = self.config.protocol_version;
+                if polling && version == ProtocolVersion::V4 && !message.fits_polling() {
                     return Err(SendError::RecordSeparator(message));
                 }
                 let limit = max_payload(&conn.handshake);
-                let size = encoded_len(&message, polling);
+                let size = encoded_len(&message, polling, version);
                 if size > limit {
                     return Err(SendError::TooLarge {
                         message,
@@ -698,6 +717,7 @@ impl Client {
                 OfflinePolicy::Refuse => Err(SendError::Offline(message)),
                 OfflinePolicy::Queue { max } => {
                     if self.config.first_transport() == Transport::Polling
+                        && self.config.protocol_version == ProtocolVersion::V4
                         && !message.fits_polling()
                     {
                         return Err(SendError::RecordSeparator(message));
@@ -828,6 +848,38 @@ impl Client {
         }
     }
 
+    /// Decodes a polling response body in the session's protocol version (for v3, in the
+    /// form its `Content-Type` says).
+    fn decode_response(&self, response: Response, limit: usize) -> Result<Decoder, DecodeError> {
+        match self.config.protocol_version {
+            ProtocolVersion::V4 => decode_payload(response.body, limits(limit)).map(Decoder::V4),
+            ProtocolVersion::V3 => {
+                let format = PayloadFormat::from_content_type(
+                    response
+                        .headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok()),
+                );
+                v3::decode_payload(response.body, format, limits(limit)).map(Decoder::V3)
+            }
+        }
+    }
+
+    fn decode_ws(&self, message: WsMessage) -> Result<Packet, DecodeError> {
+        match self.config.protocol_version {
+            ProtocolVersion::V4 => Packet::decode_ws(message),
+            ProtocolVersion::V3 => v3::decode_ws(message),
+        }
+    }
+
+    /// The WebSocket form of an application message.
+    fn ws_form(&self, packet: &Packet) -> WsMessage {
+        match self.config.protocol_version {
+            ProtocolVersion::V4 => packet.to_ws(),
+            ProtocolVersion::V3 => v3::to_ws(packet, false),
+        }
+    }
+
     /// The headers of every request: the configured ones plus the cookies.
     fn headers(&self) -> HeaderMap {
         let mut h = self.config.headers.clone();
@@ -895,6 +947,7 @@ impl Client {
     fn start_attempt(&mut self, now: Instant) {
         self.jar.clear();
         self.pong_due = false;
+        self.ping_due = false;
         self.timers.clear();
         let attempt = match self.config.first_transport() {
             Transport::Polling => Attempt::Polling {
@@ -947,7 +1000,15 @@ impl Client {
         if response.status != StatusCode::OK {
             return self.connect_failed(now, ConnectError::refused(&response), Some(request));
         }
-        let mut packets = match decode_payload(response.body, limits(limit)) {
+        if self.config.protocol_version == ProtocolVersion::V4
+            && looks_like_v3_handshake(&response.body)
+        {
+            let error = ConnectError::InvalidHandshake(ProtocolError::UnexpectedResponse(
+                "the server answered in Engine.IO v3 framing (a length prefix before the open packet): it speaks EIO=3 only; set ClientConfig::protocol_version to ProtocolVersion::V3".into(),
+            ));
+            return self.connect_failed(now, error, Some(request));
+        }
+        let mut packets = match self.decode_response(response, limit) {
             Ok(p) => p,
             Err(e) => {
                 return self.connect_failed(
@@ -1006,6 +1067,10 @@ impl Client {
     fn open_session(&mut self, now: Instant, hs: Handshake, link: Link) {
         let liveness = hs.ping_interval.saturating_add(hs.ping_timeout);
         self.arm(Timer::Heartbeat, now, liveness);
+        if self.config.protocol_version == ProtocolVersion::V3 {
+            // v3: the client pings, `pingInterval` after the handshake and after each pong.
+            self.arm(Timer::Ping, now, hs.ping_interval);
+        }
         self.timers.stop(Timer::Reconnect);
         let event = if self.had_session {
             ClientEvent::Reconnected(hs.clone())
@@ -1070,7 +1135,7 @@ impl Client {
                     "the server ended the session after an error on its side",
                 )),
             });
-        let packets = match decode_payload(response.body, limits(limit)) {
+        let packets = match self.decode_response(response, limit) {
             Ok(p) => p,
             Err(e) => {
                 let _ = self.end(now, CloseReason::ParseError(e.into()), Some(id));
@@ -1118,7 +1183,25 @@ impl Client {
 
     /// A packet from the server on the session's transport.
     fn on_packet(&mut self, now: Instant, packet: Packet, context: &'static str) -> Flow {
+        let v3 = self.config.protocol_version == ProtocolVersion::V3;
+        if v3 && let Phase::Open(c) = &self.phase {
+            // v3: any packet shows the server is alive (engine.io-client 3.x).
+            let liveness = c
+                .handshake
+                .ping_interval
+                .saturating_add(c.handshake.ping_timeout);
+            self.arm(Timer::Heartbeat, now, liveness);
+        }
         match packet {
+            Packet::Pong { probe: false } if v3 => {
+                if let Phase::Open(c) = &self.phase {
+                    let interval = c.handshake.ping_interval;
+                    self.arm(Timer::Ping, now, interval);
+                }
+                Flow::Continue
+            }
+            // A v3 server does not ping; engine.io-client 3.x ignores one.
+            Packet::Ping { probe: false } if v3 => Flow::Continue,
             Packet::Message(m) => {
                 self.event(ClientEvent::Message(m));
                 Flow::Continue
@@ -1184,8 +1267,16 @@ impl Client {
                 }
                 if post.is_none() {
                     let mut dropped = Vec::new();
+                    let heartbeat = if self.pong_due {
+                        Some(Packet::Pong { probe: false })
+                    } else if self.ping_due {
+                        Some(Packet::Ping { probe: false })
+                    } else {
+                        None
+                    };
                     let batch = next_batch(
-                        self.pong_due,
+                        Framing::new(self.config.protocol_version),
+                        heartbeat,
                         &mut self.outbox,
                         closing == Closing::Queued,
                         limit,
@@ -1196,6 +1287,8 @@ impl Client {
                     }
                     if let Some(batch) = batch {
                         self.pong_due = false;
+                        self.ping_due = false;
+                        self.ping_due = false;
                         let id = self.http(Method::POST, Some(sid), batch.body);
                         self.arm(Timer::Post, now, self.config.request_timeout);
                         if let Phase::Open(conn) = &mut self.phase {
@@ -1248,6 +1341,12 @@ impl Client {
             self.actions.push_back(ClientAction::WsSend {
                 ws,
                 message: Packet::Pong { probe: false }.to_ws(),
+            });
+        }
+        if std::mem::take(&mut self.ping_due) {
+            self.actions.push_back(ClientAction::WsSend {
+                ws,
+                message: Packet::Ping { probe: false }.to_ws(),
             });
         }
         // Application messages wait in the outbox until the binding pulls them
@@ -1326,6 +1425,7 @@ impl Client {
         }
         self.timers.clear();
         self.pong_due = false;
+        self.ping_due = false;
         self.last_reason = Some(reason.clone());
         let reconnect = self.config.reconnect.is_some()
             && !matches!(reason, CloseReason::ClientClose | CloseReason::ServerClose);
@@ -1400,6 +1500,7 @@ impl Client {
         self.phase = Phase::Closed;
         self.timers.clear();
         self.pong_due = false;
+        self.ping_due = false;
         for message in self.outbox.take_all() {
             self.event(ClientEvent::SendFailed(SendError::Closed(message)));
         }
@@ -1422,13 +1523,39 @@ fn max_payload(hs: &Handshake) -> usize {
 
 /// A message's size as sent: in a polling payload (`4text`, `b<base64>`) or as a
 /// WebSocket message (`4text`, raw binary).
-fn encoded_len(message: &Message, polling: bool) -> usize {
+fn encoded_len(message: &Message, polling: bool, version: ProtocolVersion) -> usize {
+    // v3 adds a type digit to binary (`b4<base64>`, a `0x04` byte on WebSocket).
+    let v3 = usize::from(version == ProtocolVersion::V3);
     match message {
         Message::Text(t) => t.len().saturating_add(1),
         Message::Binary(b) if polling => {
-            1 + base64::encoded_len(b.len(), true).unwrap_or(usize::MAX - 1)
+            1 + v3 + base64::encoded_len(b.len(), true).unwrap_or(usize::MAX - 2)
         }
-        Message::Binary(b) => b.len(),
+        Message::Binary(b) => b.len().saturating_add(v3),
+    }
+}
+
+/// Whether a handshake body is in v3 framing (`<digits>:0{`): a v3-only server answering
+/// a v4 client.
+fn looks_like_v3_handshake(body: &[u8]) -> bool {
+    let digits = body.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && body.get(digits..digits + 3) == Some(b":0{")
+}
+
+/// A polling body's packets, in either protocol version.
+enum Decoder {
+    V4(PayloadDecoder),
+    V3(v3::PayloadDecoder),
+}
+
+impl Iterator for Decoder {
+    type Item = Result<Packet, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Decoder::V4(d) => d.next(),
+            Decoder::V3(d) => d.next(),
+        }
     }
 }
 

@@ -126,6 +126,7 @@ mod config;
 mod cookie;
 mod machine;
 mod outbox;
+mod proxy;
 mod rng;
 
 pub use action::{
@@ -133,3 +134,4 @@ pub use action::{
 };
 pub use config::{ClientConfig, ConfigError, OfflinePolicy, ReconnectConfig};
 pub use machine::Client;
+pub use proxy::{Proxy, ProxyUrl, no_proxy_matches};
