@@ -4,7 +4,11 @@
 #     alone) with Node engine.io-client, python-engineio's Client, Chromium running
 #     engine.io-client in the demo page, and our own clients;
 #   - our clients (tokio and smol, and the plain-loop example) with Node's engine.io
-#     server and python-engineio's AsyncServer under uvicorn.
+#     server and python-engineio's AsyncServer under uvicorn;
+#   - Engine.IO v3: our server with allow_eio3 against engine.io-client 3.x (Node and
+#     Chromium), and our v3 clients against Node engine.io 3.x and 6.x with allowEIO3;
+#   - our clients through a real HTTP proxy (Debian's tinyproxy, installed by install.sh,
+#     started and stopped by run.py) to an http and an https server.
 # Installs the peers first (npm and pip into local folders, Debian's chromium), builds our
 # e2e server and client, and prints one matrix per run. Exits non-zero on any failure.
 set -euo pipefail
@@ -38,5 +42,37 @@ python3 tests/interop/run.py \
     --client "rust-mio=$ex/plain_client --url {url} --transport {transport}" \
     --servers node,python \
     --clients rust-tokio,rust-smol,rust-mio || status=1
+
+echo "== Engine.IO v3: our server with allow_eio3 x engine.io-client 3 (Node, Chromium), v4 beside it;"
+echo "   our v3 clients x Node engine.io 3.x and engine.io 6 with allowEIO3"
+eio3_clients=(
+    --client "rust-tokio-eio3=$bin/e2e_client --runtime tokio --eio 3 --url {url} --transport {transport}"
+    --client "rust-smol-eio3=$bin/e2e_client --runtime smol --eio 3 --url {url} --transport {transport}"
+)
+python3 tests/interop/run.py --log-dir tests/interop/logs/latest-eio3 \
+    --server "rust-tokio-eio3=$bin/e2e_server --runtime tokio --allow-eio3 --port {port}" --demo rust-tokio-eio3 \
+    "${eio3_clients[@]}" \
+    --servers rust-tokio-eio3 \
+    --clients node-eio3,browser-eio3,node,rust-tokio-eio3,rust-smol-eio3 || status=1
+python3 tests/interop/run.py --log-dir tests/interop/logs/latest-eio3-peers \
+    "${eio3_clients[@]}" \
+    --servers node-eio3,node-allow-eio3 \
+    --clients rust-tokio-eio3,rust-smol-eio3 || status=1
+
+echo "== our clients through a real HTTP proxy (tinyproxy, basic auth), to http and https servers"
+proxy_cases=connect,text,binary,text_100k,binary_100k,heartbeat,over_limit,client_close,server_close,proxy_refused
+tls="--tls-cert tests/interop/tls/server.pem --tls-key tests/interop/tls/server.key"
+client="$bin/e2e_client --cacert {cacert} --url {url} --transport {transport} --cases {cases}"
+python3 tests/interop/run.py --log-dir tests/interop/logs/latest-proxy \
+    --server "rust-tokio=$bin/e2e_server --runtime tokio --port {port}" \
+    --server "rust-tokio-tls=$bin/e2e_server --runtime tokio --port {port} $tls" --tls rust-tokio-tls \
+    --client "rust-tokio-proxy=$client --runtime tokio --proxy {proxy}" \
+    --client "rust-smol-proxy=$client --runtime smol --proxy {proxy}" \
+    --client "rust-tokio-proxy-env=env HTTP_PROXY={proxy_noauth} HTTPS_PROXY={proxy_noauth} $client --runtime tokio --proxy-env" \
+    --client "rust-tokio-no-proxy=env HTTP_PROXY={proxy_noauth} HTTPS_PROXY={proxy_noauth} NO_PROXY=localhost,127.0.0.1 $client --runtime tokio --proxy-env" \
+    --client-cases "rust-tokio-proxy=$proxy_cases" --client-cases "rust-smol-proxy=$proxy_cases" \
+    --client-cases "rust-tokio-proxy-env=proxy_refused" --client-cases "rust-tokio-no-proxy=connect,text,binary" \
+    --servers rust-tokio,rust-tokio-tls \
+    --clients rust-tokio-proxy,rust-smol-proxy,rust-tokio-proxy-env,rust-tokio-no-proxy || status=1
 
 exit $status

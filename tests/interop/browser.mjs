@@ -3,12 +3,17 @@
 // driven by playwright-core (pinned in package.json; it never downloads a browser).
 //
 //   node browser.mjs --url http://127.0.0.1:PORT --transport polling|websocket|upgrade
-//                    [--cases demo_page,connect,text,...] [--screenshot FILE.png]
+//                    [--cases demo_page,connect,text,...] [--screenshot FILE.png] [--eio3]
 //
 // The server under test must serve the demo page (demo/index.html at `/` and the bundle at
 // `/engine.io.min.js`). The driver loads http://127.0.0.1:PORT/, checks that the page
 // itself connected and measured a round trip (case `demo_page`), then runs the cases of
 // eio-cases.mjs inside the page with the page's global `eio`, each on its own connection.
+//
+// With --eio3 the cases run with the browser bundle of engine.io-client 3.x (npm alias
+// engine.io-client-v3, Engine.IO v3) instead: once the demo page has loaded, its own v4
+// connection is closed and the v3 bundle is added to the page, replacing window.eio.
+// The peer is then "browser-eio3" and demo_page is not one of its cases.
 //
 // Prints one JSON line per case ({"peer":"browser",...}); exits 0 when it ran (failures
 // included), 2 on bad arguments. Page console output and errors go to stderr.
@@ -16,7 +21,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { CASES, runEioCase } from "./eio-cases.mjs";
+import { CASES, EXTRA_CASES, runEioCase } from "./eio-cases.mjs";
 import { parseArgs, withHardLimit } from "./driver-util.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -32,12 +37,14 @@ const FLAGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-const BROWSER_CASES = ["demo_page", ...CASES];
+const BROWSER_CASES = ["demo_page", ...CASES, ...EXTRA_CASES];
+const V3_BUNDLE = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules", "engine.io-client-v3", "engine.io.js");
+let PEER = "browser";
 const DRIVER_LIMIT_MS = 170000; // the whole driver, as a last resort
 
 function emit(transport, name, r) {
   process.stdout.write(
-    JSON.stringify({ peer: "browser", transport, case: name, ok: r.ok, ms: r.ms, detail: r.detail }) + "\n",
+    JSON.stringify({ peer: PEER, transport, case: name, ok: r.ok, ms: r.ms, detail: r.detail }) + "\n",
   );
 }
 
@@ -46,6 +53,12 @@ async function main() {
     "usage: node browser.mjs --url http://127.0.0.1:PORT --transport polling|websocket|upgrade [--cases demo_page,connect,...]";
   // parseArgs knows the engine.io-client cases; demo_page is this driver's own.
   const argv = process.argv.slice(2);
+  const v3i = argv.indexOf("--eio3");
+  const eio3 = v3i >= 0;
+  if (eio3) {
+    argv.splice(v3i, 1);
+    PEER = "browser-eio3";
+  }
   const ci = argv.indexOf("--cases");
   let cases = BROWSER_CASES.slice();
   if (ci >= 0 && argv[ci + 1]) {
@@ -106,6 +119,18 @@ async function main() {
       if (!resp || resp.status() !== 200) loadError = `GET ${pageUrl} answered ${resp ? resp.status() : "nothing"}`;
     } catch (e) {
       loadError = `GET ${pageUrl} failed: ${String(e.message || e).split("\n")[0]}`;
+    }
+    if (!loadError && eio3) {
+      // The demo page's own (v4) connection goes; the v3 bundle replaces window.eio.
+      await page.evaluate(() => window.demo && window.demo.socket && window.demo.socket.close()).catch(() => {});
+      try {
+        await page.evaluate(() => { window.eio = undefined; });
+        await page.addScriptTag({ content: fs.readFileSync(V3_BUNDLE, "utf8") });
+        const version = await page.evaluate(() => typeof window.eio === "function" && window.eio.protocol);
+        if (version !== 3) loadError = `the engine.io-client 3 bundle gave protocol ${version}, not 3`;
+      } catch (e) {
+        loadError = `cannot add ${V3_BUNDLE} to the page: ${String(e.message || e).split("\n")[0]}`;
+      }
     }
     const hasEio = !loadError && (await page.evaluate(() => typeof window.eio === "function").catch(() => false));
 

@@ -1,5 +1,5 @@
 // Helpers shared by the Node-side drivers (node-client.mjs, browser.mjs).
-import { CASES, TRANSPORTS } from "./eio-cases.mjs";
+import { CASES, EXTRA_CASES, TRANSPORTS } from "./eio-cases.mjs";
 
 export function parseArgs(argv, usage) {
   const a = { url: "", transport: "", cases: CASES.slice() };
@@ -21,8 +21,9 @@ export function parseArgs(argv, usage) {
     console.error(`--transport must be one of ${TRANSPORTS.join("|")}\n${usage}`);
     process.exit(2);
   }
-  const unknown = a.cases.filter((c) => !CASES.includes(c));
-  if (unknown.length) { console.error(`unknown cases ${unknown}; known: ${CASES}`); process.exit(2); }
+  const known = CASES.concat(EXTRA_CASES);
+  const unknown = a.cases.filter((c) => !known.includes(c));
+  if (unknown.length) { console.error(`unknown cases ${unknown}; known: ${known}`); process.exit(2); }
   return a;
 }
 

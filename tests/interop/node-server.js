@@ -7,6 +7,10 @@
 //   Every message is echoed unchanged (text stays text, binary stays binary), except the
 //   text `__close__`, which makes the server close that session.
 //
+// Engine.IO v3 peers (issue 15):
+//   --allow-eio3  engine.io 6 with allowEIO3: true (v3 and v4 clients on one server)
+//   --eio3        engine.io 3.x (npm alias engine.io-v3), which speaks only v3
+//
 // With --demo it also serves the demo page, as our Rust server must:
 //   GET /                  -> demo/index.html
 //   GET /engine.io.min.js  -> demo/node_modules/engine.io-client/dist/engine.io.min.js
@@ -16,10 +20,13 @@
 const fs = require("node:fs");
 const http = require("node:http");
 const path = require("node:path");
-const { Server } = require("engine.io");
 
 const args = process.argv.slice(2);
 const demo = args.includes("--demo");
+const eio3 = args.includes("--eio3");
+const allowEIO3 = args.includes("--allow-eio3");
+const pkg = eio3 ? "engine.io-v3" : "engine.io";
+const { Server } = require(pkg);
 const portArg = args.find((a) => !a.startsWith("--"));
 const port = Number(process.env.PORT || portArg);
 if (!Number.isInteger(port) || port <= 0 || port > 65535) {
@@ -63,7 +70,7 @@ const httpServer = http.createServer((req, res) => {
   res.end("not found\n");
 });
 
-const engine = new Server({
+const options = {
   path: "/engine.io/",
   pingInterval: 300,
   pingTimeout: 200,
@@ -71,8 +78,15 @@ const engine = new Server({
   transports: ["polling", "websocket"],
   allowUpgrades: true,
   cors: { origin: "*" },
-});
-engine.attach(httpServer);
+};
+if (allowEIO3) options.allowEIO3 = true;
+if (eio3) {
+  // engine.io 3.x takes the path as an attach() option (and has no cors option: it
+  // answers any Origin), and sets a sid cookie by default.
+  delete options.cors;
+}
+const engine = new Server(options);
+engine.attach(httpServer, eio3 ? { path: "/engine.io" } : undefined);
 
 engine.on("connection", (socket) => {
   socket.on("message", (data) => {
@@ -85,9 +99,9 @@ engine.on("connection", (socket) => {
 });
 
 httpServer.listen(port, "127.0.0.1", () => {
-  const version = require(path.join(__dirname, "node_modules", "engine.io", "package.json")).version;
+  const version = require(path.join(__dirname, "node_modules", pkg, "package.json")).version;
   console.error(
-    `node-server: engine.io ${version} echo on http://127.0.0.1:${port}/engine.io/` +
+    `node-server: engine.io ${version}${allowEIO3 ? " (allowEIO3)" : ""} echo on http://127.0.0.1:${port}/engine.io/` +
       `${demo ? " (+ demo page at /)" : ""} pid ${process.pid}`,
   );
 });

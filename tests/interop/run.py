@@ -13,17 +13,28 @@ with tests/interop/install.sh.
 
 Servers (each started on a free 127.0.0.1 port, waited for with a handshake, stopped
 afterwards by the PID this script started; PORT is also set in its environment):
-  node    node-server.js --demo {port}   (engine.io; serves the demo page)
-  python  python-server.py {port}        (python-engineio AsyncServer under uvicorn)
+  node             node-server.js --demo {port}      (engine.io 6; serves the demo page)
+  node-allow-eio3  node-server.js --allow-eio3 {port} (engine.io 6 with allowEIO3)
+  node-eio3        node-server.js --eio3 {port}      (engine.io 3.x: Engine.IO v3 only)
+  python           python-server.py {port}           (python-engineio AsyncServer, uvicorn)
   NAME    --server NAME=COMMAND, COMMAND containing {port}; run from the repository root.
-          --demo NAME says that server serves the demo page (needed by the browser client).
+          --demo NAME says that server serves the demo page (needed by the browser client);
+          --tls NAME that it speaks https with tls/server.pem (clients get an https:// URL);
+          --eio3-ready NAME that it is waited for with an EIO=3 handshake.
 Clients (one run per server x transport; each prints one JSON line per case):
-  node     node-client.mjs     (engine.io-client in Node)
-  python   python-client.py    (python-engineio Client)
-  browser  browser.mjs         (engine.io-client bundle in headless Chromium; only against
-                                servers that serve the demo page)
+  node          node-client.mjs          (engine.io-client 6 in Node)
+  node-eio3     node-client.mjs --eio3   (engine.io-client 3.x in Node: Engine.IO v3)
+  python        python-client.py         (python-engineio Client)
+  browser       browser.mjs              (engine.io-client bundle in headless Chromium; only
+                                          against servers that serve the demo page)
+  browser-eio3  browser.mjs --eio3       (the engine.io-client 3.x bundle in Chromium)
   NAME     --client NAME=COMMAND, COMMAND containing {url} and {transport} (and optionally
-           {cases}); run from the repository root.
+           {cases}, {cacert}, {proxy}, {proxy_noauth}); run from the repository root.
+           --client-cases NAME=a,b gives its cases (default: the nine common ones).
+  {proxy} and {proxy_noauth} make run.py start one real HTTP proxy (Debian's tinyproxy,
+  with tinyproxy.conf, on a free 127.0.0.1 port, basic auth required) for the whole run and
+  stop it by its PID at the end: {proxy} is its URL with the credentials, {proxy_noauth}
+  without them (the proxy then refuses with 407).
 
 Prints the matrix (rows server/client/transport, columns cases; cells ok, FAIL, allow =
 a failure listed in known-deviations.json, "-" = not part of that client's cases), then
@@ -36,10 +47,12 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -62,10 +75,21 @@ CASES = [
     "server_close",
 ]
 BROWSER_CASES = ["demo_page"] + CASES
+# Cases only some rows run: binary_b64 (forceBase64, the v3 rows), proxy_refused (the
+# proxy rows: a proxy that refuses this client gives a typed error naming its status).
+V3_CASES = CASES + ["binary_b64"]
+ALL_CASES = BROWSER_CASES + ["binary_b64", "proxy_refused"]
 TRANSPORTS = ["polling", "websocket", "upgrade"]
+TLS_CA = os.path.join(HERE, "tls", "ca.pem")
+PROXY_CONF = os.path.join(HERE, "tinyproxy.conf")
+PROXY_USER, PROXY_PASSWORD = "eio", "interop-secret"
 
 BUILTIN_SERVERS = {
     "node": {"argv": ["node", "node-server.js", "--demo", "{port}"], "cwd": HERE, "demo": True},
+    "node-allow-eio3": {"argv": ["node", "node-server.js", "--allow-eio3", "{port}"], "cwd": HERE,
+                        "demo": False},
+    "node-eio3": {"argv": ["node", "node-server.js", "--eio3", "{port}"], "cwd": HERE,
+                  "demo": False, "ready_eio": 3},
     "python": {"argv": [VENV_PY, "python-server.py", "{port}"], "cwd": HERE, "demo": False},
 }
 BUILTIN_CLIENTS = {
@@ -75,6 +99,12 @@ BUILTIN_CLIENTS = {
                "cwd": HERE, "cases": CASES, "needs_demo": False},
     "browser": {"argv": ["node", "browser.mjs", "--url", "{url}", "--transport", "{transport}"],
                 "cwd": HERE, "cases": BROWSER_CASES, "needs_demo": True},
+    "node-eio3": {"argv": ["node", "node-client.mjs", "--eio3", "--url", "{url}", "--transport",
+                           "{transport}", "--cases", "{cases}"],
+                  "cwd": HERE, "cases": V3_CASES, "needs_demo": False, "custom": True},
+    "browser-eio3": {"argv": ["node", "browser.mjs", "--eio3", "--url", "{url}", "--transport",
+                              "{transport}", "--cases", "{cases}"],
+                     "cwd": HERE, "cases": V3_CASES, "needs_demo": True, "custom": True},
 }
 
 
@@ -115,25 +145,75 @@ def tail(path, n=15):
         return "      | (no log)"
 
 
-def wait_ready(proc, port, timeout_s):
+def wait_ready(proc, port, timeout_s, tls=False, eio=4):
     """Bounded readiness check: an Engine.IO polling handshake answered with an open
-    packet. Returns None or a failure text."""
-    url = f"http://127.0.0.1:{port}/engine.io/?EIO=4&transport=polling"
+    packet (v3: length-prefixed). Returns None or a failure text."""
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{port}/engine.io/?EIO={eio}&transport=polling"
+    context = ssl.create_default_context(cafile=TLS_CA) if tls else None
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return f"server exited with status {proc.returncode} before it was ready"
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as r:
+            with urllib.request.urlopen(url, timeout=1.0, context=context) as r:
                 body = r.read(4096).decode("utf-8", "replace")
-                if r.status == 200 and body.startswith("0{"):
+                opened = body.startswith("0{") if eio == 4 else re.match(r"^\d+:0\{", body)
+                if r.status == 200 and opened:
                     return None
                 last = f"HTTP {r.status} {body[:80]!r}"
         except (urllib.error.URLError, OSError, ValueError) as e:
             last = str(e)
         time.sleep(0.1)
     return f"no Engine.IO handshake on 127.0.0.1:{port} within {timeout_s:.0f} s (last: {last})"
+
+
+class Proxy:
+    """One tinyproxy started for the run, from tinyproxy.conf (basic auth required)."""
+
+    def __init__(self, log_dir, timeout_s=10.0):
+        self.proc = None
+        self.port = free_port()
+        self.error = None
+        binary = shutil.which("tinyproxy") or ("/usr/bin/tinyproxy" if os.path.exists("/usr/bin/tinyproxy") else None)
+        if binary is None:
+            self.error = "tinyproxy is not installed (run tests/interop/install.sh)"
+            return
+        with open(PROXY_CONF, encoding="utf-8") as f:
+            conf = f.read()
+        conf = conf.replace("{port}", str(self.port)).replace("{user}", PROXY_USER)
+        conf = conf.replace("{password}", PROXY_PASSWORD)
+        path = os.path.join(log_dir, "tinyproxy.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(conf)
+        self.log = os.path.join(log_dir, "proxy-tinyproxy.log")
+        with open(self.log, "wb") as plog:
+            # -d: stay in the foreground, so that the PID is the proxy's own.
+            self.proc = subprocess.Popen([binary, "-d", "-c", path], stdin=subprocess.DEVNULL,
+                                         stdout=plog, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.error = f"tinyproxy exited with status {self.proc.returncode} (see {self.log})"
+                return
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    log(f"proxy: tinyproxy ready on 127.0.0.1:{self.port} (pid {self.proc.pid})")
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.error = f"tinyproxy did not listen on 127.0.0.1:{self.port} within {timeout_s:.0f} s"
+
+    def url(self, auth):
+        cred = f"{PROXY_USER}:{PROXY_PASSWORD}@" if auth else ""
+        return f"http://{cred}127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+            log(f"proxy: tinyproxy stopped (pid {self.proc.pid}, status {self.proc.returncode})")
 
 
 def load_deviations(path):
@@ -184,6 +264,12 @@ def main():
                     help="an extra client; COMMAND contains {url} and {transport}")
     ap.add_argument("--demo", action="append", default=[], metavar="NAME",
                     help="server NAME serves the demo page (browser client runs against it)")
+    ap.add_argument("--tls", action="append", default=[], metavar="NAME",
+                    help="server NAME speaks https with tls/server.pem (trust tls/ca.pem)")
+    ap.add_argument("--eio3-ready", action="append", default=[], metavar="NAME",
+                    help="server NAME is waited for with an EIO=3 handshake")
+    ap.add_argument("--client-cases", action="append", default=[], metavar="NAME=a,b",
+                    help="the cases of client NAME (default: the nine common cases)")
     ap.add_argument("--deviations", default=os.path.join(HERE, "known-deviations.json"))
     ap.add_argument("--ready-timeout", type=float, default=20.0,
                     help="seconds to wait for a server's first handshake (default 20)")
@@ -200,16 +286,27 @@ def main():
         if "{port}" not in cmd:
             sys.exit(f"run.py: --server {name}: COMMAND must contain {{port}}")
         servers[name] = {"argv": shlex.split(cmd), "cwd": ROOT, "demo": False}
-    for name in a.demo:
-        if name not in servers:
-            sys.exit(f"run.py: --demo {name}: no such server")
-        servers[name]["demo"] = True
+    for flag, names, key, value in (("--demo", a.demo, "demo", True), ("--tls", a.tls, "tls", True),
+                                    ("--eio3-ready", a.eio3_ready, "ready_eio", 3)):
+        for name in names:
+            if name not in servers:
+                sys.exit(f"run.py: {flag} {name}: no such server")
+            servers[name][key] = value
     clients = {n: dict(v) for n, v in BUILTIN_CLIENTS.items()}
     for name, cmd in parse_named(a.client, "client").items():
         if "{url}" not in cmd or "{transport}" not in cmd:
             sys.exit(f"run.py: --client {name}: COMMAND must contain {{url}} and {{transport}}")
         clients[name] = {"argv": shlex.split(cmd), "cwd": ROOT, "cases": CASES, "needs_demo": False,
                          "custom": True}
+    for spec in a.client_cases:
+        name, sep, names = spec.partition("=")
+        if not sep or name not in clients:
+            sys.exit(f"run.py: --client-cases {spec!r}: wants NAME=a,b for a known client")
+        cases = [c for c in names.split(",") if c]
+        unknown = [c for c in cases if c not in ALL_CASES]
+        if unknown:
+            sys.exit(f"run.py: --client-cases {name}: unknown cases {unknown}")
+        clients[name]["cases"] = cases
 
     def pick(arg, known, what):
         names = [n for n in (arg.split(",") if arg else list(known)) if n]
@@ -224,9 +321,9 @@ def main():
     only_cases = None
     if a.cases:
         only_cases = [c for c in a.cases.split(",") if c]
-        unknown = [c for c in only_cases if c not in BROWSER_CASES]
+        unknown = [c for c in only_cases if c not in ALL_CASES]
         if unknown:
-            sys.exit(f"run.py: unknown cases {unknown}; known: {BROWSER_CASES}")
+            sys.exit(f"run.py: unknown cases {unknown}; known: {ALL_CASES}")
     try:
         deviations = load_deviations(a.deviations)
     except (ValueError, json.JSONDecodeError) as e:
@@ -238,6 +335,12 @@ def main():
 
     results = []  # dicts: server, client, transport, case, status, ms, detail
     not_applicable = []
+    # One real HTTP proxy for the run, when a client asks for it.
+    proxy = None
+    if any("{proxy" in x for n in client_names for x in clients[n]["argv"]):
+        proxy = Proxy(a.log_dir)
+        if proxy.error:
+            log(f"proxy: {proxy.error}")
 
     def record(server, client, transport, case, ok, ms, detail, harness=False):
         # harness=True: no result from the client (it or the server could not run); such
@@ -297,7 +400,8 @@ def main():
                     fail_runs(f"server {sname} could not start: {e} (run tests/interop/install.sh?)", runs)
                     log(f"server {sname}: could not start: {e}")
                     continue
-            err = wait_ready(proc, port, a.ready_timeout)
+            err = wait_ready(proc, port, a.ready_timeout, tls=sv.get("tls", False),
+                         eio=sv.get("ready_eio", 4))
             if err:
                 log(f"server {sname}: {err}\n{tail(server_log)}")
                 fail_runs(f"server {sname} not ready: {err}", runs)
@@ -313,12 +417,15 @@ def main():
                     fail_runs(f"not run: the matrix exceeded --total-timeout {a.total_timeout:.0f} s", runs[i:])
                     break
                 run_client(sname, cname, t, port, clients[cname], cases_of(cname), only_cases,
-                           a.client_timeout, a.log_dir, record)
+                           a.client_timeout, a.log_dir, record, tls=sv.get("tls", False),
+                           proxy=proxy)
         finally:
             stop_process(proc)
             if proc is not None:
                 log(f"server {sname}: stopped (pid {proc.pid}, status {proc.returncode})")
 
+    if proxy is not None:
+        proxy.stop()
     total_s = time.monotonic() - started
     print_report(results, not_applicable, deviations, server_names, client_names, transports, total_s)
     with open(os.path.join(a.log_dir, "results.json"), "w", encoding="utf-8") as f:
@@ -331,12 +438,21 @@ def main():
     return 1 if failed else 0
 
 
-def run_client(sname, cname, transport, port, cl, cases, only_cases, timeout_s, log_dir, record):
-    url = f"http://127.0.0.1:{port}"
+def run_client(sname, cname, transport, port, cl, cases, only_cases, timeout_s, log_dir, record,
+               tls=False, proxy=None):
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    if any("{proxy" in x for x in cl["argv"]) and (proxy is None or proxy.error):
+        why = proxy.error if proxy is not None else "no proxy was started"
+        for case in cases:
+            record(sname, cname, transport, case, False, 0, f"the proxy is not running: {why}",
+                   harness=True)
+        return
     argv = []
     for x in cl["argv"]:
         x = x.replace("{url}", url).replace("{transport}", transport)
-        x = x.replace("{cases}", ",".join(cases))
+        x = x.replace("{cases}", ",".join(cases)).replace("{cacert}", TLS_CA)
+        if proxy is not None:
+            x = x.replace("{proxy}", proxy.url(True)).replace("{proxy_noauth}", proxy.url(False))
         argv.append(x)
     if only_cases is not None and not cl.get("custom"):
         argv += ["--cases", ",".join(cases)]
@@ -391,7 +507,7 @@ def run_client(sname, cname, transport, port, cl, cases, only_cases, timeout_s, 
 
 
 def print_report(results, not_applicable, deviations, server_names, client_names, transports, total_s):
-    columns = [c for c in BROWSER_CASES if any(r["case"] == c for r in results)]
+    columns = [c for c in ALL_CASES if any(r["case"] == c for r in results)]
     rows = []
     for s in server_names:
         for c in client_names:

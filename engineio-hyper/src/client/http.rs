@@ -168,6 +168,9 @@ impl<R: Runtime> Pool<R> {
         };
         let limit = request.max_response_body;
         let (parts, mut body) = response.into_parts();
+        // A forward proxy may close the connection after each answer without saying so
+        // (tinyproxy does): keep it only when the answer says keep-alive.
+        let reusable = forward.is_none() || says_keep_alive(&parts.headers);
         if let Some(proxy) = forward
             && parts.status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
         {
@@ -205,7 +208,9 @@ impl<R: Runtime> Pool<R> {
                 data.extend_from_slice(&chunk);
             }
         }
-        self.put(key, sender);
+        if reusable {
+            self.put(key, sender);
+        }
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
@@ -228,6 +233,20 @@ async fn send(
 /// already knew to be closed).
 fn unanswered(error: &hyper::Error) -> bool {
     error.is_incomplete_message() || error.is_canceled() || error.is_closed()
+}
+
+/// Whether a response says its connection stays open (`Connection: keep-alive`, or the
+/// `Proxy-Connection` of old proxies).
+fn says_keep_alive(headers: &http::HeaderMap) -> bool {
+    [
+        header::CONNECTION,
+        header::HeaderName::from_static("proxy-connection"),
+    ]
+    .iter()
+    .flat_map(|name| headers.get_all(name))
+    .filter_map(|v| v.to_str().ok())
+    .flat_map(|v| v.split(','))
+    .any(|token| token.trim().eq_ignore_ascii_case("keep-alive"))
 }
 
 /// A connection that could not be made: a proxy's refusal, or a failure to connect.

@@ -5,14 +5,22 @@
 //! cargo run -p engineio-tests --bin e2e_client -- --runtime tokio \
 //!     --url http://127.0.0.1:3000 --transport upgrade [--cases text,binary]
 //! ```
+//!
+//! For the matrix's v3 and proxy rows: `--eio 3` (Engine.IO v3), `--proxy URL` (an HTTP
+//! proxy) or `--proxy-env` (the `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` environment),
+//! `--cacert PEM` (trust this CA for https/wss), and the case `proxy_refused`: the proxy
+//! refuses this client (the `--proxy` URL without its credentials, or the environment as
+//! given), and connecting must fail with a typed proxy error naming the proxy's status
+//! (407).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::{Duration, Instant};
 
 use engineio_hyper::Runtime;
-use engineio_hyper::client::{Client, ClientConfig};
+use engineio_hyper::client::{Client, ClientConfig, ClientError, ConnectError, Proxy, ProxyUrl};
+use engineio_hyper::tls::TlsConfig;
 use engineio_proto::client::ClientEvent;
-use engineio_proto::{CloseReason, Message, SendError, Transport};
+use engineio_proto::{CloseReason, Message, ProtocolVersion, SendError, Transport, TransportError};
 
 const CASES: [&str; 9] = [
     "connect",
@@ -44,13 +52,22 @@ fn binary_100k() -> Vec<u8> {
         .collect()
 }
 
+/// How the client connects, from the command line.
+#[derive(Clone)]
+struct Options {
+    protocol: ProtocolVersion,
+    proxy: Proxy,
+    tls: TlsConfig,
+}
+
 struct Case<R: Runtime> {
     runtime: R,
     url: String,
     transport: String,
+    options: Options,
 }
 
-impl<R: Runtime> Case<R> {
+impl<R: Runtime<TlsConfig = TlsConfig>> Case<R> {
     fn config(&self) -> Result<ClientConfig, String> {
         let mut c = ClientConfig::new(&self.url).map_err(|e| e.to_string())?;
         c.transports = match self.transport.as_str() {
@@ -59,19 +76,28 @@ impl<R: Runtime> Case<R> {
             "upgrade" => vec![Transport::Polling, Transport::WebSocket],
             other => return Err(format!("unknown transport {other}")),
         };
+        c.protocol_version = self.options.protocol;
+        c.proxy = self.options.proxy.clone();
         Ok(c)
+    }
+
+    async fn connect(&self, config: ClientConfig) -> Option<Result<Client<R>, ClientError>> {
+        let tls = self.options.tls.clone();
+        with_timeout(
+            &self.runtime,
+            STEP,
+            Client::connect_with_tls(self.runtime.clone(), config, tls),
+        )
+        .await
     }
 
     async fn open(&self) -> Result<Client<R>, String> {
         let config = self.config()?;
-        let mut client = with_timeout(
-            &self.runtime,
-            STEP,
-            Client::connect(self.runtime.clone(), config),
-        )
-        .await
-        .ok_or("no handshake within 5 s")?
-        .map_err(|e| e.to_string())?;
+        let mut client = self
+            .connect(config)
+            .await
+            .ok_or("no handshake within 5 s")?
+            .map_err(|e| e.to_string())?;
         if self.transport == "upgrade" {
             loop {
                 match with_timeout(&self.runtime, STEP, client.next_event()).await {
@@ -171,6 +197,28 @@ impl<R: Runtime> Case<R> {
                     None => Err("no close within 5 s".into()),
                 }
             }
+            "proxy_refused" => {
+                let mut config = self.config()?;
+                config.proxy = match &self.options.proxy {
+                    Proxy::Url(url) => Proxy::url(&without_credentials(url))
+                        .map_err(|e| format!("cannot build the refused proxy URL: {e}"))?,
+                    Proxy::Environment => Proxy::Environment,
+                    _ => return Err("proxy_refused needs --proxy URL or --proxy-env".into()),
+                };
+                match self.connect(config).await {
+                    None => Err("no answer within 5 s (the proxy should refuse at once)".into()),
+                    Some(Ok(client)) => {
+                        client.disconnect().await;
+                        Err("connected although the proxy should refuse".into())
+                    }
+                    Some(Err(ClientError::Connect(ConnectError::Transport(
+                        TransportError::Proxy(refusal),
+                    )))) if refusal.status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
+                        Ok(format!("refused as expected: {refusal}"))
+                    }
+                    Some(Err(e)) => Err(format!("failed, but not with a proxy refusal: {e}")),
+                }
+            }
             "server_close" => {
                 let mut client = self.open().await?;
                 client.send("__close__").map_err(|e| e.to_string())?;
@@ -203,17 +251,24 @@ async fn with_timeout<R: Runtime, F: std::future::Future>(
     .await
 }
 
-async fn run_all<R: Runtime>(
+/// `url` without its credentials, so that a proxy that wants them refuses (407).
+fn without_credentials(url: &ProxyUrl) -> String {
+    format!("http://{}", url.authority())
+}
+
+async fn run_all<R: Runtime<TlsConfig = TlsConfig>>(
     runtime: R,
     peer: &str,
     url: String,
     transport: String,
     cases: Vec<String>,
+    options: Options,
 ) {
     let case = Case {
         runtime,
         url,
         transport: transport.clone(),
+        options,
     };
     for name in cases {
         let start = Instant::now();
@@ -234,6 +289,49 @@ async fn run_all<R: Runtime>(
     }
 }
 
+/// `--eio`, `--proxy`/`--proxy-env` and `--cacert`.
+fn options() -> Result<Options, String> {
+    let protocol = match arg("--eio").as_deref() {
+        None | Some("4") => ProtocolVersion::V4,
+        Some("3") => ProtocolVersion::V3,
+        Some(other) => return Err(format!("--eio {other}: use 3 or 4")),
+    };
+    let proxy = match (arg("--proxy"), std::env::args().any(|a| a == "--proxy-env")) {
+        (Some(url), _) => Proxy::url(&url).map_err(|e| format!("--proxy: {e}"))?,
+        (None, true) => Proxy::Environment,
+        (None, false) => Proxy::None,
+    };
+    let tls = match arg("--cacert") {
+        None => TlsConfig::default(),
+        Some(file) => tls_with_ca(&file)?,
+    };
+    Ok(Options {
+        protocol,
+        proxy,
+        tls,
+    })
+}
+
+/// A TLS configuration trusting the certificates in `file` (PEM).
+fn tls_with_ca(file: &str) -> Result<TlsConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(file).map_err(|e| format!("--cacert {file}: {e}"))? {
+        let cert = cert.map_err(|e| format!("--cacert {file}: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("--cacert {file}: {e}"))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("--cacert {file}: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConfig::with_rustls(std::sync::Arc::new(config)))
+}
+
 fn main() {
     let (Some(url), Some(transport)) = (arg("--url"), arg("--transport")) else {
         eprintln!(
@@ -244,6 +342,13 @@ fn main() {
     let cases: Vec<String> = match arg("--cases") {
         Some(c) => c.split(',').map(str::to_owned).collect(),
         None => CASES.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    let options = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
     };
     let runtime = arg("--runtime").unwrap_or_else(|| "tokio".into());
     match runtime.as_str() {
@@ -259,6 +364,7 @@ fn main() {
                 url,
                 transport,
                 cases,
+                options,
             ));
         }
         "smol" => smol::block_on(run_all(
@@ -267,6 +373,7 @@ fn main() {
             url,
             transport,
             cases,
+            options,
         )),
         other => {
             eprintln!("unknown --runtime {other:?}: use tokio or smol");

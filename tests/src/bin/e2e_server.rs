@@ -19,6 +19,9 @@
 //!
 //! For the fault tests (`tests/tests/listen.rs`, the reliability suite): `--backlog N` (the
 //! listen backlog, default the binding's 1024) and `--head-timeout-ms N` (default 30000).
+//!
+//! For the interop matrix's v3 and proxy rows: `--allow-eio3` (Engine.IO v3 clients too),
+//! and `--tls-cert PEM --tls-key PEM` (https and wss, with tests/interop/tls/server.pem).
 #![allow(clippy::print_stderr)]
 
 use std::time::Duration;
@@ -59,6 +62,7 @@ fn config() -> Config {
         },
     };
     let mut config = Config::default();
+    config.engine.allow_eio3 = flag("--allow-eio3");
     config.engine.ping_interval = millis("--ping-interval", 300);
     config.engine.ping_timeout = millis("--ping-timeout", 200);
     config.engine.head_timeout = millis("--head-timeout-ms", 30_000);
@@ -85,6 +89,81 @@ fn arg(name: &str) -> Option<String> {
     args(name).pop()
 }
 
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+/// The rustls server configuration from `--tls-cert` and `--tls-key`, when both are given.
+fn tls_config() -> Option<std::sync::Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = (arg("--tls-cert")?, arg("--tls-key")?);
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        eprintln!("{what}: {e}");
+        std::process::exit(2)
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap_or_else(|e| fail(&cert, &e))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| fail(&cert, &e));
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap_or_else(|e| fail(&key, &e));
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fail("rustls", &e))
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap_or_else(|e| fail("--tls-cert/--tls-key", &e));
+    Some(std::sync::Arc::new(config))
+}
+
+/// Serves `engine` over https on `listener` until the process ends.
+async fn serve_tls_tokio(
+    listener: tokio::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    engine: engineio_tokio::EngineIo<Echo>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let (acceptor, engine) = (acceptor.clone(), engine.clone());
+        tokio::spawn(async move {
+            if let Ok(tls) = acceptor.accept(stream).await {
+                let peer = engineio_tokio::PeerAddr {
+                    addr: peer,
+                    secure: true,
+                };
+                engineio_tokio::serve_connection(tls, peer, engine).await;
+            }
+        });
+    }
+}
+
+/// Serves `engine` over https on `listener` until the process ends.
+async fn serve_tls_smol(
+    listener: smol::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    engine: engineio_smol::EngineIo<Echo>,
+) -> std::io::Result<()> {
+    let acceptor = futures_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let (acceptor, engine) = (acceptor.clone(), engine.clone());
+        smol::spawn(async move {
+            if let Ok(tls) = acceptor.accept(stream).await {
+                let peer = engineio_smol::PeerAddr {
+                    addr: peer,
+                    secure: true,
+                };
+                engineio_smol::serve_connection(tls, peer, engine).await;
+            }
+        })
+        .detach();
+    }
+}
+
 /// Every value given for `name`.
 fn args(name: &str) -> Vec<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -108,12 +187,24 @@ fn main() -> std::io::Result<()> {
             .block_on(async {
                 let engine = engineio_tokio::EngineIo::new(engineio_tokio::Tokio, Echo, config())
                     .expect("valid configuration");
-                engineio_tokio::listen(("127.0.0.1", port), engine).await
+                match tls_config() {
+                    Some(tls) => {
+                        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+                        serve_tls_tokio(listener, tls, engine).await
+                    }
+                    None => engineio_tokio::listen(("127.0.0.1", port), engine).await,
+                }
             }),
         "smol" => smol::block_on(async {
             let engine = engineio_smol::EngineIo::new(engineio_smol::Smol, Echo, config())
                 .expect("valid configuration");
-            engineio_smol::listen(("127.0.0.1", port), engine).await
+            match tls_config() {
+                Some(tls) => {
+                    let listener = smol::net::TcpListener::bind(("127.0.0.1", port)).await?;
+                    serve_tls_smol(listener, tls, engine).await
+                }
+                None => engineio_smol::listen(("127.0.0.1", port), engine).await,
+            }
         }),
         other => {
             eprintln!("unknown --runtime {other:?}: use tokio or smol");
