@@ -1,9 +1,9 @@
 //! # engineio-proto
 //!
-//! The Engine.IO v4 protocol as a *sans-IO* library: no sockets, no clock, no randomness and
-//! no async runtime. Bytes, WebSocket messages and the current time go in; packets, answers
-//! and deadlines come out. The runtime bindings (`engineio-tokio`, `engineio-smol`) own the
-//! sockets and timers and drive this crate.
+//! The Engine.IO protocol (v4, and v3 on request) as a *sans-IO* library: no sockets, no
+//! clock, no randomness and no async runtime. Bytes, WebSocket messages and the current
+//! time go in; packets, answers and deadlines come out. The runtime bindings
+//! (`engineio-tokio`, `engineio-smol`) own the sockets and timers and drive this crate.
 //!
 //! It has three layers:
 //!
@@ -20,7 +20,8 @@
 //!     for the WebSocket form (one packet per WebSocket message; binary messages are raw
 //!     binary frames);
 //!   - [`decode_payload`] / [`PayloadEncoder`]: the HTTP long-polling form, packets joined
-//!     by `\x1e`, binary messages as `b` + standard base64;
+//!     by `\x1e`, binary messages as `b` + standard base64 (and [`v3`] for Engine.IO
+//!     v3's forms);
 //!   - [`Handshake`]: the open packet's JSON (`sid`, `upgrades`, `pingInterval`,
 //!     `pingTimeout`, `maxPayload`, times in integer milliseconds);
 //!   - [`Utf8Bytes`]: text that shares the received buffer, so decoding a text message
@@ -36,11 +37,17 @@
 //!
 //! ## Protocol versions
 //!
-//! Only Engine.IO v4 (`EIO=4`) is spoken. Engine.IO v3 (Node's `allowEIO3`, Socket.IO v1/v2
-//! clients) is not offered: its polling framing (UTF-16 lengths, a second binary framing) has
-//! no user among the clients this project targets. A v3 request gets a typed
-//! [`UnsupportedProtocolVersion`] error, which servers answer with the protocol's error
-//! code 5, "Unsupported protocol version"; see [`check_protocol_version`].
+//! Engine.IO v4 (`EIO=4`) by default. Engine.IO v3 (`EIO=3`: socket.io-client 1.x/2.x,
+//! engine.io-client up to 3.x, Node `engine.io` 3.x servers) is spoken on request: by a
+//! server with [`ServerConfig::allow_eio3`](server::ServerConfig::allow_eio3) (off by
+//! default, as Node's `allowEIO3`), where v3 and v4 sessions share the server, and by a
+//! client with [`ClientConfig::protocol_version`](client::ClientConfig::protocol_version).
+//! The version is a property of the session ([`ProtocolVersion`]): v3 sessions get the
+//! [`v3`] framing (length-prefixed polling records counted in UTF-16 code units, binary
+//! payloads for XHR2 clients, binary frames led by their type byte) and v3's heartbeat,
+//! in which the client pings and the server answers. Any other `EIO` (or none) gets a
+//! typed [`UnsupportedProtocolVersion`] error, which servers answer with the protocol's
+//! error code 5, "Unsupported protocol version"; see [`ProtocolVersion::from_query`].
 //!
 //! ## Example
 //!
