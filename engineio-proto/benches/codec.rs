@@ -1,5 +1,7 @@
 //! Micro-benchmarks of the wire codec: one short text message, a batch of 16, and a
-//! 64 KiB binary message, each encoded and decoded in the WebSocket and polling forms.
+//! 64 KiB binary message, each encoded and decoded in the WebSocket and polling forms, for
+//! Engine.IO v4 (`websocket/`, `polling/`) and v3 (`v3_websocket/`, `v3_polling/` in its
+//! text and binary payload forms).
 //!
 //! Run with `cargo bench -p engineio-proto --bench codec`. Criterion prints the time per
 //! iteration; the batch benchmarks handle 16 packets per iteration.
@@ -9,6 +11,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use engineio_proto::v3::{self, PayloadFormat};
 use engineio_proto::{Packet, PayloadEncoder, PayloadLimits, WsMessage, decode_payload};
 
 fn short_text() -> Packet {
@@ -91,5 +94,58 @@ fn bench_polling(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_ws, bench_polling);
+fn bench_v3(c: &mut Criterion) {
+    let mut g = c.benchmark_group("v3_websocket");
+    for (name, packet) in [("short_text", short_text()), ("binary_64k", big_binary())] {
+        let ws = v3::to_ws(&packet, false);
+        g.throughput(Throughput::Elements(1));
+        g.bench_with_input(BenchmarkId::new("encode", name), &packet, |b, p| {
+            b.iter(|| v3::to_ws(black_box(p), false))
+        });
+        g.bench_with_input(BenchmarkId::new("decode", name), &ws, |b, ws| {
+            b.iter(|| v3::decode_ws(black_box(ws.clone())).expect("valid"))
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("v3_polling");
+    let limits = PayloadLimits {
+        max_bytes: usize::MAX,
+        ..PayloadLimits::default()
+    };
+    for (name, packets) in [
+        ("short_text", vec![short_text()]),
+        ("batch16", batch()),
+        ("binary_64k", vec![big_binary()]),
+    ] {
+        for format in [PayloadFormat::Text, PayloadFormat::Binary] {
+            let form = match format {
+                PayloadFormat::Text => "text",
+                PayloadFormat::Binary => "binary",
+            };
+            let body = v3::encode_payload(&packets, format);
+            g.throughput(Throughput::Elements(packets.len() as u64));
+            g.bench_with_input(
+                BenchmarkId::new(format!("encode_{form}"), name),
+                &packets,
+                |b, p| b.iter(|| v3::encode_payload(black_box(p), format)),
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("decode_{form}"), name),
+                &body,
+                |b, body| {
+                    b.iter(|| {
+                        for p in v3::decode_payload(black_box(body.clone()), format, limits)
+                            .expect("size")
+                        {
+                            black_box(p.expect("valid"));
+                        }
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_ws, bench_polling, bench_v3);
 criterion_main!(benches);

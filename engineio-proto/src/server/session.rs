@@ -1357,8 +1357,8 @@ impl Session {
 
     /// Answers `id` with every queued packet; returns whether a close packet went out.
     fn respond_with_outbox(&mut self, id: RequestId, cors: &Cors) -> bool {
-        let closes = self.outbox.contains(&Packet::Close);
-        let body = match self.version {
+        let mut closes = false;
+        let mut response = match self.version {
             ProtocolVersion::V4 => {
                 let mut enc = PayloadEncoder::with_capacity(
                     self.outbox
@@ -1367,6 +1367,7 @@ impl Session {
                         .sum::<usize>(),
                 );
                 for packet in self.outbox.drain(..) {
+                    closes |= packet == Packet::Close;
                     // `send` refuses text with U+001E while polling, so this cannot fail.
                     let _ = enc.push(&packet);
                 }
@@ -1374,11 +1375,11 @@ impl Session {
             }
             ProtocolVersion::V3 => {
                 let packets: Vec<Packet> = self.outbox.drain(..).collect();
+                closes = packets.contains(&Packet::Close);
                 // The CORS headers are applied below, once for both versions.
                 payload_response(ProtocolVersion::V3, self.b64, &Cors::default(), &packets)
             }
         };
-        let mut response = body;
         cors.apply(&mut response.headers);
         if closes && let Some(reason) = &self.closing {
             mark_close(&mut response, reason);
