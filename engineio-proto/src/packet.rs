@@ -179,6 +179,33 @@ impl Message {
         }
     }
 
+    /// Parses the message as JSON into `T` (python-engineio decodes JSON messages into
+    /// dicts and lists; here you name the type). A binary message is parsed too, as UTF-8
+    /// JSON bytes.
+    ///
+    /// ```
+    /// use engineio_proto::Message;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Move { x: i32, y: i32 }
+    ///
+    /// let m = Message::from(r#"{"x": 3, "y": -1}"#);
+    /// let step: Move = m.json()?;
+    /// assert_eq!((step.x, step.y), (3, -1));
+    /// // Or untyped:
+    /// let v: serde_json::Value = m.json()?;
+    /// assert_eq!(v["x"], 3);
+    /// // Not JSON: the error says where it stopped.
+    /// assert!(Message::from("hello").json::<serde_json::Value>().is_err());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        match self {
+            Message::Text(t) => serde_json::from_str(t.as_str()),
+            Message::Binary(b) => serde_json::from_slice(b),
+        }
+    }
+
     /// Whether the message can travel in a polling payload: a text message must not hold
     /// the record separator `U+001E`. Binary messages always can.
     pub fn fits_polling(&self) -> bool {

@@ -40,6 +40,8 @@ use crate::server::request::percent_decode_path;
 pub struct StaticFiles {
     rules: Vec<Rule>,
     default_file: String,
+    /// The content type of the default file, when it is not implied by its name.
+    default_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,7 @@ enum Rule {
     Dir {
         prefix: String,
         path: PathBuf,
+        content_type: Option<String>,
     },
 }
 
@@ -113,6 +116,7 @@ impl StaticFiles {
         StaticFiles {
             rules: Vec::new(),
             default_file: "index.html".to_owned(),
+            default_type: None,
         }
     }
 
@@ -143,21 +147,64 @@ impl StaticFiles {
 
     /// Serves the folder `path` under the URL prefix `prefix` (which should end with `/`).
     /// URLs ending in `/` get the default file.
-    pub fn dir(mut self, prefix: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        let mut prefix = prefix.into();
+    pub fn dir(self, prefix: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.push_dir(prefix.into(), path.into(), None)
+    }
+
+    /// Serves the folder `path` under `prefix`, every file with `content_type`
+    /// (python-engineio's `{'/static': {'filename': 'public/', 'content_type': ...}}`).
+    pub fn dir_with_type(
+        self,
+        prefix: impl Into<String>,
+        path: impl Into<PathBuf>,
+        content_type: impl Into<String>,
+    ) -> Self {
+        self.push_dir(prefix.into(), path.into(), Some(content_type.into()))
+    }
+
+    fn push_dir(mut self, mut prefix: String, path: PathBuf, content_type: Option<String>) -> Self {
         if !prefix.ends_with('/') {
             prefix.push('/');
         }
         self.rules.push(Rule::Dir {
             prefix,
-            path: path.into(),
+            path,
+            content_type,
         });
         self
     }
 
-    /// The file served for folder URLs (default `index.html`).
+    /// The file served for folder URLs (default `index.html`; python-engineio's `''`
+    /// key), with the content type its name implies.
     pub fn default_file(mut self, name: impl Into<String>) -> Self {
         self.default_file = name.into();
+        self.default_type = None;
+        self
+    }
+
+    /// The file served for folder URLs with an explicit content type (python-engineio's
+    /// `'': {'filename': ..., 'content_type': ...}`).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use engineio_proto::static_files::StaticFiles;
+    ///
+    /// let files = StaticFiles::new()
+    ///     .dir("/static", "public")
+    ///     .default_file_with_type("image.gif", "text/plain");
+    /// let r = files.resolve("/static/").unwrap();
+    /// assert_eq!(r.path, Path::new("public/image.gif"));
+    /// assert_eq!(r.content_type, "text/plain");
+    /// // Other files keep the type their name implies.
+    /// assert_eq!(files.resolve("/static/a.css").unwrap().content_type, "text/css; charset=utf-8");
+    /// ```
+    pub fn default_file_with_type(
+        mut self,
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+    ) -> Self {
+        self.default_file = name.into();
+        self.default_type = Some(content_type.into());
         self
     }
 
@@ -191,10 +238,14 @@ impl StaticFiles {
             .rules
             .iter()
             .filter_map(|r| match r {
-                Rule::Dir { prefix, path } => {
+                Rule::Dir {
+                    prefix,
+                    path,
+                    content_type,
+                } => {
                     let bare = prefix.trim_end_matches('/');
                     if url_path.starts_with(prefix.as_str()) || url_path == bare {
-                        Some((prefix.as_str(), path))
+                        Some((prefix.as_str(), (path, content_type)))
                     } else {
                         None
                     }
@@ -202,6 +253,7 @@ impl StaticFiles {
                 Rule::File { .. } => None,
             })
             .max_by_key(|(prefix, _)| prefix.len())?;
+        let (root, dir_type) = root;
         let rest = url_path.get(prefix.len()..).unwrap_or("");
         let decoded = percent_decode_path(rest)?;
         let mut path = root.clone();
@@ -218,11 +270,17 @@ impl StaticFiles {
                 _ => return None,
             }
         }
-        if decoded.is_empty() || decoded.ends_with('/') {
+        let folder = decoded.is_empty() || decoded.ends_with('/');
+        if folder {
             path.push(&self.default_file);
         }
+        let content_type = match (folder, &self.default_type, dir_type) {
+            (true, Some(t), _) => t.clone(),
+            (_, _, Some(t)) => t.clone(),
+            _ => content_type_for(&path).to_owned(),
+        };
         Some(Resolved {
-            content_type: content_type_for(&path).to_owned(),
+            content_type,
             path,
             root: Some(root.clone()),
         })
@@ -335,6 +393,35 @@ mod tests {
         );
         assert!(f.resolve("/staticx").is_none());
         assert!(f.resolve("/index.html").is_none());
+    }
+
+    #[test]
+    fn python_engineio_content_type_rules() {
+        // python-engineio's documented rules: a folder with one content type for all its
+        // files, and a default file ('' key) with its own.
+        let f = StaticFiles::new()
+            .dir_with_type("/static", "public", "text/plain")
+            .file_with_type("/", "latency.html", "text/plain")
+            .default_file_with_type("image.gif", "image/gif");
+        let r = f.resolve("/static/a.html").unwrap();
+        assert_eq!(
+            (r.path.as_path(), r.content_type.as_str()),
+            (Path::new("public/a.html"), "text/plain")
+        );
+        let r = f.resolve("/static/").unwrap();
+        assert_eq!(
+            (r.path.as_path(), r.content_type.as_str()),
+            (Path::new("public/image.gif"), "image/gif")
+        );
+        assert_eq!(f.resolve("/").unwrap().content_type, "text/plain");
+        // Setting a default file by name alone forgets an earlier explicit type.
+        let f = f.default_file("main.html");
+        assert_eq!(f.resolve("/static/").unwrap().content_type, "text/plain");
+        let f = StaticFiles::new().dir("/s", "p").default_file("main.html");
+        assert_eq!(
+            f.resolve("/s/").unwrap().content_type,
+            "text/html; charset=utf-8"
+        );
     }
 
     #[test]

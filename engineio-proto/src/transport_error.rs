@@ -132,9 +132,10 @@ pub enum TransportError {
     /// The server answered a polling request with an HTTP error (client side; the
     /// handshake's refusal is a [`ConnectError::Refused`](crate::client::ConnectError::Refused)
     /// instead). Engine.IO servers send a JSON body `{"code":N,"message":"..."}`.
-    #[error("{request} answered HTTP {status}{}{}",
+    #[error("{request} answered HTTP {status}{}{}{}",
         code.map(|c| format!(", code {c}")).unwrap_or_default(),
-        message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+        message.as_deref().map(|m| format!(": {m}")).unwrap_or_default(),
+        detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Http {
         /// Which request (`"polling GET"` or `"polling POST"`).
         request: &'static str,
@@ -144,6 +145,8 @@ pub enum TransportError {
         code: Option<i64>,
         /// The JSON body's `message`, or the plain-text body.
         message: Option<String>,
+        /// The JSON body's `detail` (our servers' explanation), when there is one.
+        detail: Option<String>,
     },
     /// The HTTP proxy between the client and the server refused the connection (client
     /// side).
@@ -214,6 +217,7 @@ mod tests {
             status: StatusCode::BAD_REQUEST,
             code: Some(1),
             message: Some("Session ID unknown".into()),
+            detail: None,
         };
         assert_eq!(
             h.to_string(),

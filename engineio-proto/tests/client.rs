@@ -809,6 +809,7 @@ fn a_refused_handshake_reports_the_servers_code_and_message() {
                 status: StatusCode::FORBIDDEN,
                 code: Some(4),
                 message: Some("bad token".into()),
+                detail: None,
             }
         }]
     );
@@ -1410,7 +1411,7 @@ fn bad_server_answers_end_the_session_with_typed_reasons() {
     let reason = client.last_close_reason().cloned().unwrap();
     assert!(
         matches!(&reason, CloseReason::TransportError(TransportError::Http {
-            request: "polling GET", status: StatusCode::BAD_REQUEST, code: Some(1), message: Some(m)
+            request: "polling GET", status: StatusCode::BAD_REQUEST, code: Some(1), message: Some(m), ..
         }) if m == "Session ID unknown"),
         "{reason:?}"
     );

@@ -149,7 +149,7 @@ async fn bad_handshakes_are_refused_with_typed_errors<R: Runtime>(runtime: R) {
             matches!(e, ConnectError::InvalidHandshake(_))
         }),
         (Answer::Http(500, r#"{"code":0,"message":"boom"}"#), |e| {
-            matches!(e, ConnectError::Refused { status, code: Some(0), message: Some(m) }
+            matches!(e, ConnectError::Refused { status, code: Some(0), message: Some(m), .. }
                 if status.as_u16() == 500 && m == "boom")
         }),
         (Answer::Raw(b"SSH-2.0-OpenSSH\r\n\r\n"), |e| {

@@ -182,10 +182,12 @@ pub enum ConnectError {
     /// The server answered the handshake with an HTTP error. Engine.IO servers send a
     /// JSON body `{"code":N,"message":"..."}` (code 4 with status 403 when the
     /// application refused the connection); `code` and `message` hold it when present,
-    /// `message` holds a plain-text body otherwise.
-    #[error("the server refused the connection: HTTP {status}{}{}",
+    /// `message` holds a plain-text body otherwise. Our servers add a `detail` saying
+    /// what to change ("transport polling is disabled on this server"), kept in `detail`.
+    #[error("the server refused the connection: HTTP {status}{}{}{}",
         code.map(|c| format!(", code {c}")).unwrap_or_default(),
-        message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+        message.as_deref().map(|m| format!(": {m}")).unwrap_or_default(),
+        detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Refused {
         /// The HTTP status.
         status: StatusCode,
@@ -193,6 +195,8 @@ pub enum ConnectError {
         code: Option<i64>,
         /// The JSON body's `message`, or the plain-text body.
         message: Option<String>,
+        /// The JSON body's `detail`: the server's explanation, when it gives one.
+        detail: Option<String>,
     },
     /// The request or WebSocket connect failed (refused, reset, DNS, TLS...).
     #[error("transport error: {0}")]
@@ -218,32 +222,53 @@ pub enum ConnectError {
 impl ConnectError {
     /// The error for an HTTP error response.
     pub(crate) fn refused(response: &Response) -> ConnectError {
-        let (code, message) = error_body(&response.body);
+        let ErrorBody {
+            code,
+            message,
+            detail,
+        } = error_body(&response.body);
         ConnectError::Refused {
             status: response.status,
             code,
             message,
+            detail,
         }
     }
 }
 
-/// Reads an error body: the protocol's JSON `{"code","message"}`, or short plain text.
-pub(crate) fn error_body(body: &[u8]) -> (Option<i64>, Option<String>) {
+/// What an HTTP error body says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ErrorBody {
+    pub(crate) code: Option<i64>,
+    pub(crate) message: Option<String>,
+    pub(crate) detail: Option<String>,
+}
+
+/// Reads an error body: the protocol's JSON `{"code","message"}` (with our servers'
+/// `detail`), or short plain text.
+pub(crate) fn error_body(body: &[u8]) -> ErrorBody {
     if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(body) {
-        let code = obj.get("code").and_then(serde_json::Value::as_i64);
-        let message = obj
-            .get("message")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned);
-        return (code, message);
+        let text = |key: &str| {
+            obj.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(|s| s.chars().take(500).collect::<String>())
+        };
+        return ErrorBody {
+            code: obj.get("code").and_then(serde_json::Value::as_i64),
+            message: text("message"),
+            detail: text("detail"),
+        };
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
-        return (None, None);
+        return ErrorBody::default();
     }
     let short: String = text.chars().take(200).collect();
-    (None, Some(short))
+    ErrorBody {
+        message: Some(short),
+        ..ErrorBody::default()
+    }
 }
 
 /// Why a WebSocket connect failed, as a binding reports it to
@@ -275,22 +300,43 @@ mod tests {
     fn error_bodies() {
         assert_eq!(
             error_body(br#"{"code":1,"message":"Session ID unknown","detail":"x"}"#),
-            (Some(1), Some("Session ID unknown".into()))
+            ErrorBody {
+                code: Some(1),
+                message: Some("Session ID unknown".into()),
+                detail: Some("x".into()),
+            }
         );
         assert_eq!(
             error_body(b"Session ID unknown\r\n"),
-            (None, Some("Session ID unknown".into()))
+            ErrorBody {
+                message: Some("Session ID unknown".into()),
+                ..ErrorBody::default()
+            }
         );
-        assert_eq!(error_body(b""), (None, None));
-        assert_eq!(error_body(&[b'x'; 500]).1.unwrap().len(), 200);
+        assert_eq!(error_body(b""), ErrorBody::default());
+        assert_eq!(error_body(&[b'x'; 500]).message.unwrap().len(), 200);
         let e = ConnectError::Refused {
             status: StatusCode::FORBIDDEN,
             code: Some(4),
             message: Some("no".into()),
+            detail: None,
         };
         assert_eq!(
             e.to_string(),
             "the server refused the connection: HTTP 403 Forbidden, code 4: no"
+        );
+        // The server's explanation is kept and shown.
+        let e = ConnectError::refused(&Response {
+            status: StatusCode::BAD_REQUEST,
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::from_static(
+                br#"{"code":0,"message":"Transport unknown","detail":"transport polling is disabled on this server"}"#,
+            ),
+        });
+        assert_eq!(
+            e.to_string(),
+            "the server refused the connection: HTTP 400 Bad Request, code 0: Transport unknown \
+             (transport polling is disabled on this server)"
         );
     }
 }

@@ -1561,12 +1561,13 @@ impl Iterator for Decoder {
 
 /// A polling request answered with an HTTP error status.
 fn http_error(request: &'static str, response: &Response) -> CloseReason {
-    let (code, message) = super::action::error_body(&response.body);
+    let body = super::action::error_body(&response.body);
     CloseReason::TransportError(TransportError::Http {
         request,
         status: response.status,
-        code,
-        message,
+        code: body.code,
+        message: body.message,
+        detail: body.detail,
     })
 }
 

@@ -49,8 +49,11 @@
 //! let Routed::Handshake(handshake) = server.handle_request(start, RequestId(1), &info) else {
 //!     unreachable!("a valid handshake")
 //! };
-//! // The application may inspect `handshake.headers()` etc., then accept it.
+//! // The application may inspect `handshake.headers()`, `handshake.sid()` etc., then
+//! // accept it: the session gets the id the application saw.
+//! let sid = handshake.sid();
 //! let mut session = server.accept(start, handshake).expect("not shutting down");
+//! assert_eq!(session.sid(), sid);
 //!
 //! // The driving loop: drain actions after every input, then wait for the deadline.
 //! let mut now = start;
@@ -229,6 +232,7 @@ pub enum Routed {
 #[derive(Debug)]
 pub struct HandshakeRequest {
     id: RequestId,
+    sid: Sid,
     transport: Transport,
     version: ProtocolVersion,
     b64: bool,
@@ -244,6 +248,13 @@ impl HandshakeRequest {
     /// The request's id.
     pub fn id(&self) -> RequestId {
         self.id
+    }
+
+    /// The id the session will have if the handshake is accepted (python-engineio's
+    /// `sid` argument of `connect`): chosen before the application decides, so that it
+    /// can record it or log it; a rejected handshake's id is never used.
+    pub fn sid(&self) -> Sid {
+        self.sid
     }
 
     /// The transport the client opens the session with.
@@ -306,9 +317,24 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// A 403 with Node's message, `Forbidden`.
+    /// A 403 with Node's message, `Forbidden` (what Node's `allowRequest` refusal
+    /// answers).
     pub fn forbidden() -> Self {
         Rejection::new(StatusCode::FORBIDDEN, "Forbidden")
+    }
+
+    /// A 401 with `message` (python-engineio answers 401 when its `connect` handler
+    /// returns `False`, with the message `Unauthorized`, or with the value it returned).
+    ///
+    /// ```
+    /// use engineio_proto::server::Rejection;
+    ///
+    /// let r = Rejection::unauthorized("missing token");
+    /// assert_eq!(r.status, http::StatusCode::UNAUTHORIZED);
+    /// assert_eq!(r.message, "missing token");
+    /// ```
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Rejection::new(StatusCode::UNAUTHORIZED, message)
     }
 
     /// A rejection with a status and message.
@@ -681,6 +707,7 @@ impl Server {
         }
         Ok(Routed::Handshake(HandshakeRequest {
             id,
+            sid: self.sids.generate(),
             transport,
             version,
             b64: query.b64,
@@ -711,7 +738,7 @@ impl Server {
             handshake.cors.apply(&mut r.headers);
             return Err(Box::new(r));
         }
-        let sid = self.sids.generate();
+        let sid = handshake.sid;
         let mut headers = HeaderMap::new();
         if let Some(cookie) = &self.config.cookie
             && let Ok(v) = HeaderValue::from_str(&cookie.header_value(&sid))
