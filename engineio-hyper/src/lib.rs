@@ -20,6 +20,7 @@ mod link;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;
+mod log;
 pub mod runtime;
 pub mod server;
 pub mod tls;

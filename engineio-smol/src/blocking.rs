@@ -24,7 +24,7 @@ use std::time::Duration;
 use engineio_proto::client::ClientEvent;
 use engineio_proto::{CloseReason, Handshake, Message, SendError, Sid, Transport};
 
-use crate::{ClientConfig, ClientError, Smol};
+use crate::{ClientConfig, ClientError, ClientHandler, ClientSender, Smol};
 
 /// A blocking Engine.IO client; see the [module documentation](self).
 #[derive(Debug)]
@@ -107,6 +107,18 @@ impl Client {
         self.inner.is_closed()
     }
 
+    /// A handle that sends from any thread (see [`ClientSender`]).
+    pub fn sender(&self) -> ClientSender {
+        self.inner.sender()
+    }
+
+    /// Blocks, calling `handler` for every event, until the client has ended for good
+    /// (python-engineio's event handlers plus `wait()`); see
+    /// [`engineio_hyper::client::Client::run`].
+    pub fn run(&mut self, handler: impl ClientHandler) -> Option<CloseReason> {
+        smol::block_on(self.inner.run(handler))
+    }
+
     /// Closes (queued messages first) and blocks until the connection has ended; returns
     /// why it ended.
     pub fn disconnect(self) -> Option<CloseReason> {
@@ -114,7 +126,8 @@ impl Client {
     }
 
     /// Blocks until the client has ended for good (the server closed, or reconnection
-    /// gave up); returns why the last session ended.
+    /// gave up); returns why the last session ended. Messages that arrive meanwhile are
+    /// kept for [`recv_timeout`](Self::recv_timeout).
     pub fn wait(&mut self) -> Option<CloseReason> {
         smol::block_on(self.inner.wait())
     }

@@ -67,6 +67,10 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// The runtime-agnostic HTTP/WebSocket layer this crate builds on.
 pub use engineio_hyper;
+/// The server's configuration types, for [`Config`]'s `with_*` methods and fields.
+pub use engineio_hyper::server::{
+    AllowedOrigins, CookieConfig, CorsConfig, SameSite, ServerConfig, StaticFiles, Transports,
+};
 pub use engineio_hyper::server::{
     Config, ConnectRequest, EngineIoLayer, EngineIoService, Handler, NodeSidGenerator, NotFound,
     OsSidGenerator, PeerAddr, Rejection, ResponseBody, Socket,
@@ -75,16 +79,25 @@ pub use engineio_hyper::{Runtime, Timer};
 /// The protocol core.
 pub use engineio_proto as proto;
 pub use engineio_proto::{CloseReason, Message, NodeId, SendError, Sid, Transport};
+/// The `http` crate (status codes, headers, methods) as the handler sees them.
+pub use http;
+pub use http::StatusCode;
 
 mod net;
 pub use net::{ClientStream, TlsConfig};
+
+mod bind;
+pub use bind::{Listening, bind};
+pub mod blocking;
 
 /// An Engine.IO server on tokio.
 pub type EngineIo<H> = engineio_hyper::server::EngineIo<H, Tokio>;
 
 pub use engineio_hyper::client::{
-    ClientConfig, ClientError, ConnectError, OfflinePolicy, ReconnectConfig,
+    ClientConfig, ClientError, ClientHandler, ClientSender, ConnectError, OfflinePolicy,
+    ReconnectConfig,
 };
+pub use engineio_proto::Handshake;
 pub use engineio_proto::client::ClientEvent;
 /// The client's HTTP proxy settings ([`ClientConfig::proxy`]).
 pub use engineio_proto::client::{Proxy, ProxyUrl};

@@ -11,10 +11,13 @@
 //! performs requests on the connection pool.
 
 mod driver;
+mod handler;
 mod http;
 mod ws;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use engineio_proto::client::{Client as Machine, ClientEvent};
 use engineio_proto::{CloseReason, Handshake, Message, SendError, Sid, Transport};
@@ -24,7 +27,10 @@ pub use engineio_proto::client::{
     ClientConfig, ConfigError, ConnectError, OfflinePolicy, Proxy, ProxyUrl, ReconnectConfig,
 };
 
+use crate::log::Msg;
 use crate::runtime::{Runtime, Wakeup};
+
+pub use handler::ClientHandler;
 
 /// Why [`Client::connect`] failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,14 +83,137 @@ impl Shared {
 ///
 /// Created by [`Client::connect`]; sending is synchronous and never blocks (messages
 /// queue in the protocol client, bounded in messages and bytes: see
-/// [`send`](Self::send)), receiving is async. Dropping the `Client` closes the
-/// connection.
+/// [`send`](Self::send)), receiving is async. To send from other tasks while one task
+/// receives, take [`sender`](Self::sender)s: cheap, cloneable handles. Dropping the
+/// `Client` closes the connection.
 pub struct Client<R: Runtime> {
     shared: Arc<Shared>,
     runtime: R,
     events: mpsc::UnboundedReceiver<ClientEvent>,
+    /// Events [`wait`](Client::wait) read and kept for `next_event`.
+    kept: VecDeque<ClientEvent>,
     handshake: Handshake,
     last_reason: Option<CloseReason>,
+}
+
+/// A handle that sends on a [`Client`]'s connection from any task or thread, while
+/// another task receives with the `Client` (python-engineio's `send` from a background
+/// task). Cheap to clone; made by [`Client::sender`].
+///
+/// It does not keep the connection open: once the `Client` is dropped or closed, sends
+/// fail with [`SendError::Closed`], handing the message back.
+///
+/// ```no_run
+/// # async fn run(mut client: engineio_hyper::client::Client<impl engineio_hyper::Runtime>)
+/// # -> Result<(), Box<dyn std::error::Error>> {
+/// let sender = client.sender();
+/// std::thread::spawn(move || {
+///     for i in 0..3 {
+///         let _ = sender.send(format!("tick {i}"));
+///     }
+/// });
+/// while let Some(message) = client.recv().await {
+///     println!("got {message:?}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClientSender {
+    shared: Arc<Shared>,
+    clock: Arc<dyn Fn() -> Instant + Send + Sync>,
+}
+
+impl std::fmt::Debug for ClientSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSender")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSender {
+    /// Queues a message; see [`Client::send`].
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        send(&self.shared, message.into())
+    }
+
+    /// Queues a value serialised as JSON, as a text message; see [`Client::send_json`].
+    pub fn send_json<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<(), SendError> {
+        send_json(&self.shared, value)
+    }
+
+    /// Closes the connection (queued messages are sent first) without waiting; the
+    /// receiving `Client` then sees its end.
+    pub fn close(&self) {
+        self.shared.close((self.clock)());
+    }
+
+    /// Whether the client has ended for good.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().is_closed()
+    }
+
+    /// The current session's id (`None` while reconnecting or once closed).
+    pub fn sid(&self) -> Option<Sid> {
+        self.shared.lock().sid()
+    }
+
+    /// How many messages wait to be sent.
+    pub fn queued(&self) -> usize {
+        self.shared.lock().queued()
+    }
+}
+
+fn send(shared: &Shared, message: Message) -> Result<(), SendError> {
+    if tracing::enabled!(tracing::Level::TRACE) {
+        tracing::trace!(message = %Msg(&message), "client message queued");
+    }
+    let result = shared.metrics.send(&mut shared.lock(), message);
+    match &result {
+        Ok(()) => shared.wakeup.wake(),
+        Err(e) => tracing::debug!(error = %e, "client send refused"),
+    }
+    result
+}
+
+fn send_json<V: serde::Serialize + ?Sized>(shared: &Shared, value: &V) -> Result<(), SendError> {
+    let result = shared.metrics.send_json(&mut shared.lock(), value);
+    match &result {
+        Ok(()) => {
+            tracing::trace!("client JSON message queued");
+            shared.wakeup.wake();
+        }
+        Err(e) => tracing::debug!(error = %e, "client send refused"),
+    }
+    result
+}
+
+/// Logs an event as the application receives it: lifecycle at debug, messages at trace.
+fn log_event(event: &ClientEvent) {
+    match event {
+        ClientEvent::Message(m) => tracing::trace!(message = %Msg(m), "client message received"),
+        ClientEvent::Connected(hs) | ClientEvent::Reconnected(hs) => tracing::debug!(
+            sid = %hs.sid,
+            ping_interval = ?hs.ping_interval,
+            ping_timeout = ?hs.ping_timeout,
+            max_payload = hs.max_payload,
+            reconnected = matches!(event, ClientEvent::Reconnected(_)),
+            "client connected"
+        ),
+        ClientEvent::Upgraded => tracing::debug!("client upgraded to websocket"),
+        ClientEvent::Disconnected(reason) => tracing::debug!(%reason, "client disconnected"),
+        ClientEvent::ConnectFailed { error } => {
+            tracing::debug!(%error, "client connection attempt failed")
+        }
+        ClientEvent::Reconnecting { attempt, delay } => {
+            tracing::debug!(attempt, ?delay, "client reconnecting")
+        }
+        ClientEvent::ReconnectFailed { attempts } => {
+            tracing::debug!(attempts, "client gave up reconnecting")
+        }
+        ClientEvent::SendFailed(e) => tracing::debug!(error = %e, "client message dropped"),
+        other => tracing::debug!(event = ?other, "client event"),
+    }
 }
 
 impl<R: Runtime> std::fmt::Debug for Client<R> {
@@ -136,6 +265,12 @@ impl<R: Runtime> Client<R> {
         tls: R::TlsConfig,
     ) -> Result<Client<R>, ClientError> {
         let now = runtime.now();
+        tracing::debug!(
+            server = %config.authority,
+            path = %config.path,
+            transports = ?config.transports,
+            "client connecting"
+        );
         let seed = getrandom::u64().unwrap_or(0x5eed_5eed_5eed_5eed);
         // The proxy is decided once (the environment read now, when asked for): one client
         // always takes the same route.
@@ -173,7 +308,11 @@ impl<R: Runtime> Client<R> {
         let mut last_error = None;
         let mut gave_up = None;
         let handshake = loop {
-            match events.recv().await {
+            let event = events.recv().await;
+            if let Some(event) = &event {
+                log_event(event);
+            }
+            match event {
                 Some(ClientEvent::Connected(hs) | ClientEvent::Reconnected(hs)) => break hs,
                 Some(ClientEvent::ConnectFailed { error }) => last_error = Some(error),
                 Some(ClientEvent::ReconnectFailed { attempts }) => gave_up = Some(attempts),
@@ -194,9 +333,20 @@ impl<R: Runtime> Client<R> {
             shared,
             runtime,
             events,
+            kept: VecDeque::new(),
             handshake,
             last_reason: None,
         })
+    }
+
+    /// A handle that sends on this connection from any task or thread (see
+    /// [`ClientSender`]).
+    pub fn sender(&self) -> ClientSender {
+        let runtime = self.runtime.clone();
+        ClientSender {
+            shared: Arc::clone(&self.shared),
+            clock: Arc::new(move || runtime.now()),
+        }
     }
 
     /// The handshake of the session that [`connect`](Self::connect) opened.
@@ -238,34 +388,28 @@ impl<R: Runtime> Client<R> {
     /// (or the network) is not taking them as fast as they are sent. Messages leave the
     /// queue only as fast as the socket takes them, on every transport; retry later.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let result = self
-            .shared
-            .metrics
-            .send(&mut self.shared.lock(), message.into());
-        if result.is_ok() {
-            self.shared.wakeup.wake();
-        }
-        result
+        send(&self.shared, message.into())
     }
 
     /// Queues a value serialised as JSON, as a text message.
     pub fn send_json<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<(), SendError> {
-        let result = self
-            .shared
-            .metrics
-            .send_json(&mut self.shared.lock(), value);
-        if result.is_ok() {
-            self.shared.wakeup.wake();
-        }
-        result
+        send_json(&self.shared, value)
     }
 
     /// The next event (messages, upgrades, disconnections, reconnections...). `None` once
     /// the client has ended and every event was read.
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
+        if let Some(kept) = self.kept.pop_front() {
+            return Some(kept);
+        }
         let event = self.events.recv().await;
-        if let Some(ClientEvent::Disconnected(reason)) = &event {
-            self.last_reason = Some(reason.clone());
+        if let Some(event) = &event {
+            log_event(event);
+            match event {
+                ClientEvent::Disconnected(reason) => self.last_reason = Some(reason.clone()),
+                ClientEvent::Reconnected(hs) => self.handshake = hs.clone(),
+                _ => {}
+            }
         }
         event
     }
@@ -274,10 +418,8 @@ impl<R: Runtime> Client<R> {
     /// are skipped; see [`next_event`](Self::next_event) to see them).
     pub async fn recv(&mut self) -> Option<Message> {
         loop {
-            match self.next_event().await? {
-                ClientEvent::Message(m) => return Some(m),
-                ClientEvent::Reconnected(hs) => self.handshake = hs,
-                _ => {}
+            if let ClientEvent::Message(m) = self.next_event().await? {
+                return Some(m);
             }
         }
     }
@@ -287,19 +429,74 @@ impl<R: Runtime> Client<R> {
         self.shared.close(self.runtime.now());
     }
 
-    /// Closes the connection and waits until it has ended; returns why it ended.
+    /// Closes the connection and waits until it has ended; returns why it ended. Messages
+    /// not read yet are dropped with the client.
     pub async fn disconnect(mut self) -> Option<CloseReason> {
         self.close();
         self.wait().await
     }
 
-    /// Waits until the client has ended for good (skipping the events not yet read);
-    /// returns why the last session ended.
+    /// Waits until the client has ended for good (python-engineio's `wait()`); returns
+    /// why the last session ended.
+    ///
+    /// Nothing is lost: the messages and events that arrive meanwhile are kept, and
+    /// [`recv`](Self::recv) and [`next_event`](Self::next_event) return them afterwards.
+    /// To handle messages *while* waiting, as python's event handlers do, use
+    /// [`run`](Self::run) with a [`ClientHandler`], or a loop over `recv`.
     pub async fn wait(&mut self) -> Option<CloseReason> {
-        while self.next_event().await.is_some() {}
+        let mut kept = std::mem::take(&mut self.kept);
+        while let Some(event) = self.next_event().await {
+            kept.push_back(event);
+        }
+        self.kept = kept;
+        self.last_reason()
+    }
+
+    /// Why the last session ended (`None` while it is open).
+    fn last_reason(&self) -> Option<CloseReason> {
         self.last_reason
             .clone()
             .or_else(|| self.shared.lock().last_close_reason().cloned())
+    }
+
+    /// Calls `handler` for every event until the client has ended for good, and returns
+    /// why the last session ended: the callback style of python-engineio's
+    /// `@eio.on('message')` handlers. `on_open` is called first for the session already
+    /// open, then again after each reconnection.
+    ///
+    /// ```no_run
+    /// use engineio_hyper::client::{ClientHandler, ClientSender};
+    /// use engineio_hyper::proto::{CloseReason, Handshake, Message};
+    ///
+    /// struct Printer;
+    ///
+    /// impl ClientHandler for Printer {
+    ///     fn on_open(&mut self, sender: &ClientSender, handshake: &Handshake) {
+    ///         println!("connected as {}", handshake.sid);
+    ///         let _ = sender.send("hello");
+    ///     }
+    ///     fn on_message(&mut self, sender: &ClientSender, message: Message) {
+    ///         println!("got {message:?}");
+    ///         sender.close();
+    ///     }
+    ///     fn on_disconnect(&mut self, reason: &CloseReason) {
+    ///         println!("disconnected: {reason}");
+    ///     }
+    /// }
+    ///
+    /// # async fn run(mut client: engineio_hyper::client::Client<impl engineio_hyper::Runtime>) {
+    /// let reason = client.run(Printer).await;
+    /// # }
+    /// ```
+    pub async fn run(&mut self, mut handler: impl ClientHandler) -> Option<CloseReason> {
+        let sender = self.sender();
+        if !self.is_closed() && self.kept.is_empty() && self.sid().is_some() {
+            handler.on_open(&sender, &self.handshake);
+        }
+        while let Some(event) = self.next_event().await {
+            handler::dispatch(&mut handler, &sender, event);
+        }
+        self.last_reason()
     }
 }
 

@@ -28,6 +28,7 @@ use super::Shared;
 use super::socket::{Handler, Reply, Socket};
 use crate::link::Link;
 use crate::metrics::SessionMetrics;
+use crate::log::{Body, Frame};
 use crate::runtime::{DeadlineTimer, Runtime};
 use crate::ws::transport_end;
 
@@ -170,6 +171,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         let mut state = self.socket.lock();
         let session = &mut state.session;
         for (id, message) in self.inbox.drain(..) {
+            tracing::trace!(sid = %self.socket.shared.sid, ws = id.0, frame = %Frame(&message), "websocket frame received");
             session.handle_ws_message(now, id, message);
         }
         for (id, end) in self.ended.drain(..) {
@@ -229,18 +231,22 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
         let _ = cx;
         match action {
             Action::Respond { request, response } => {
+                tracing::trace!(sid = %self.socket.sid(), request = request.0, status = %response.status, body = %Body(&response.body), "answer");
                 self.reply(request, Reply::Response(*response));
             }
             Action::AcceptWebSocket { request, headers } => {
+                tracing::debug!(sid = %self.socket.sid(), ws = request.0, "websocket accepted");
                 self.links.push(Link::pending(request));
                 self.reply(request, Reply::AcceptWebSocket(headers));
             }
             Action::WsSend { ws, message } => {
+                tracing::trace!(sid = %self.socket.sid(), ws = ws.0, frame = %Frame(&message), "websocket frame sent");
                 if let Some(link) = self.link(ws) {
                     link.push(message);
                 }
             }
             Action::WsClose { ws, code, reason } => {
+                tracing::debug!(sid = %self.socket.sid(), ws = ws.0, ?code, reason, "closing a websocket");
                 if let Some(link) = self.link(ws) {
                     link.close(code, reason);
                 }
@@ -259,6 +265,7 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             }
             Action::Event(Event::Upgraded) => {
                 self.metrics.upgraded();
+                tracing::debug!(sid = %self.socket.sid(), "upgraded to websocket");
                 self.shared.handler.on_upgrade(&self.socket);
             }
             Action::Event(Event::UpgradeFailed(failure)) => {

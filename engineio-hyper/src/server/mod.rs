@@ -5,25 +5,30 @@ mod conn;
 mod driver;
 mod forward;
 mod http_glue;
+mod options;
 mod service;
 mod socket;
 mod table;
+mod upgrade;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use engineio_proto::server::{ConfigError, Server, ServerConfig, SidGenerator};
-use engineio_proto::static_files::StaticFiles;
+use engineio_proto::server::{ConfigError, Server, SidGenerator};
 use engineio_proto::{Message, NodeId, SendError, Sid};
 
 pub use crate::arrival::ArrivalStamp;
 pub use conn::{ArrivedAt, TimedIo, UpgradeNotice, serve_connection, serve_connection_with};
-pub use engineio_proto::server::Rejection;
+pub use engineio_proto::server::{
+    AllowedOrigins, CookieConfig, CorsConfig, Rejection, SameSite, ServerConfig, Transports,
+};
+pub use engineio_proto::static_files::StaticFiles;
 pub use forward::{FORWARDED_HEADER, SessionRouter};
 pub use http_glue::{PeerAddr, ResponseBody};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};
 pub use socket::{ConnectRequest, Handler, Socket};
+pub use upgrade::ExternalUpgrade;
 
 use crate::runtime::Runtime;
 use table::SessionTable;
@@ -334,5 +339,18 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.server.is_shutting_down()
+    }
+
+    /// Whether a request path is the Engine.IO path (with or without its trailing slash).
+    pub fn matches_path(&self, path: &str) -> bool {
+        self.shared.server.matches_path(path)
+    }
+
+    /// How many bytes of a POST body to read at most before calling
+    /// [`handle`](Self::handle) with a body that is already in memory (what an
+    /// integration with another HTTP stack does): one more than `max_payload`, enough
+    /// for the protocol to answer 413.
+    pub fn body_read_limit(&self) -> usize {
+        self.shared.server.body_read_limit()
     }
 }

@@ -22,6 +22,7 @@ use super::driver::{Driver, boxed_ws};
 use super::forward;
 use super::http_glue::{self, PeerAddr, ResponseBody};
 use super::socket::{ConnectRequest, Handler, Reply, SessionState, Socket, SocketShared};
+use super::upgrade::ExternalUpgrade;
 use super::{EngineIo, Shared};
 use crate::runtime::Runtime;
 
@@ -32,13 +33,14 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
     /// the tower service call this; it never fails: errors are HTTP answers.
     ///
     /// The client's address comes from a [`PeerAddr`] in the request's extensions, when
-    /// there is one.
+    /// there is one (or, with the `axum` feature, from axum's `ConnectInfo<SocketAddr>`,
+    /// which `into_make_service_with_connect_info::<SocketAddr>()` puts there).
     pub async fn handle<B>(&self, request: Request<B>) -> http::Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let peer = request.extensions().get::<PeerAddr>().copied();
+        let peer = peer_from(request.extensions());
         handle(Arc::clone(&self.shared), request, peer).await
     }
 
@@ -72,6 +74,21 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
             engine: self.clone(),
         }
     }
+}
+
+/// The client's address from a request's extensions: a [`PeerAddr`], or axum's
+/// `ConnectInfo<SocketAddr>` (feature `axum`).
+fn peer_from(extensions: &http::Extensions) -> Option<PeerAddr> {
+    if let Some(peer) = extensions.get::<PeerAddr>() {
+        return Some(*peer);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(PeerAddr::new(*addr));
+    }
+    None
 }
 
 /// Removes the request from its session when the HTTP exchange is dropped before an answer
@@ -122,7 +139,11 @@ where
     let upgradable = parts
         .extensions
         .get::<hyper::upgrade::OnUpgrade>()
-        .is_some();
+        .is_some()
+        || parts
+            .extensions
+            .get::<ExternalUpgrade<R::WebSocket>>()
+            .is_some();
     let mut info = RequestInfo::from_parts(&parts).with_upgradable(upgradable);
     if let Some(p) = peer {
         info = info.with_peer_addr(p.addr).with_secure(p.secure);
@@ -151,7 +172,19 @@ where
         upgrade: None,
     };
     match routed {
-        Routed::Respond(r) => answer.respond(r),
+        Routed::Respond(r) => {
+            if r.status.is_client_error() || r.status.is_server_error() {
+                tracing::debug!(
+                    peer = ?peer.map(|p| p.addr),
+                    method = %parts.method,
+                    uri = %parts.uri,
+                    status = %r.status,
+                    body = %String::from_utf8_lossy(&r.body[..r.body.len().min(300)]),
+                    "request refused"
+                );
+            }
+            answer.respond(r)
+        }
         Routed::Handshake(handshake) => {
             let upgrade = Upgrade::take(&mut parts);
             drop(parts);
@@ -182,35 +215,46 @@ where
 }
 
 /// How to turn the session's reply into the HTTP answer.
-struct Answer {
+struct Answer<W> {
     accept_encoding: Option<http::HeaderValue>,
     compression: Option<usize>,
-    upgrade: Option<Upgrade>,
+    upgrade: Option<Upgrade<W>>,
 }
 
 /// What a WebSocket handshake answer needs from the request (the protocol checked that
 /// both are there before accepting it).
-struct Upgrade {
+struct Upgrade<W> {
     key: http::HeaderValue,
-    on_upgrade: hyper::upgrade::OnUpgrade,
+    source: UpgradeSource<W>,
     notice: Option<UpgradeNotice>,
 }
 
-impl Upgrade {
-    fn take(parts: &mut http::request::Parts) -> Option<Upgrade> {
-        let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
+/// Who turns the connection into a WebSocket once the 101 is sent.
+enum UpgradeSource<W> {
+    /// hyper's own upgrade.
+    Hyper(hyper::upgrade::OnUpgrade),
+    /// Another HTTP stack's ([`ExternalUpgrade`]).
+    External(ExternalUpgrade<W>),
+}
+
+impl<W: Send + 'static> Upgrade<W> {
+    fn take(parts: &mut http::request::Parts) -> Option<Upgrade<W>> {
+        let source = match parts.extensions.remove::<hyper::upgrade::OnUpgrade>() {
+            Some(on_upgrade) => UpgradeSource::Hyper(on_upgrade),
+            None => UpgradeSource::External(parts.extensions.remove::<ExternalUpgrade<W>>()?),
+        };
         let key = parts.headers.get(header::SEC_WEBSOCKET_KEY)?.clone();
         let notice = parts.extensions.remove::<UpgradeNotice>();
         Some(Upgrade {
             key,
-            on_upgrade,
+            source,
             notice,
         })
     }
 }
 
-impl Answer {
-    fn with(mut self, upgrade: Option<Upgrade>) -> Self {
+impl<W> Answer<W> {
+    fn with(mut self, upgrade: Option<Upgrade<W>>) -> Self {
         self.upgrade = upgrade;
         self
     }
@@ -236,8 +280,14 @@ async fn open_session<H: Handler, R: Runtime>(
     handshake: engineio_proto::server::HandshakeRequest,
     id: RequestId,
     peer: Option<PeerAddr>,
-    answer: Answer,
+    answer: Answer<R::WebSocket>,
 ) -> http::Response<ResponseBody> {
+    tracing::debug!(
+        sid = %handshake.sid(),
+        transport = %handshake.transport(),
+        peer = ?peer.map(|p| p.addr),
+        "handshake"
+    );
     let decision = shared
         .handler
         .on_connect(&ConnectRequest { inner: &handshake })
@@ -245,7 +295,7 @@ async fn open_session<H: Handler, R: Runtime>(
     let data = match decision {
         Ok(data) => data,
         Err(rejection) => {
-            tracing::debug!(peer = ?peer, status = %rejection.status, message = %rejection.message, "handshake rejected by on_connect");
+            tracing::debug!(sid = %handshake.sid(), peer = ?peer.map(|p| p.addr), status = %rejection.status, message = %rejection.message, "handshake rejected by on_connect");
             shared.metrics.handshake_rejected_by_handler();
             return answer.respond(shared.server.reject(handshake, rejection));
         }
@@ -280,9 +330,11 @@ async fn open_session<H: Handler, R: Runtime>(
             metrics: shared.metrics.clone(),
         }),
     };
-    span.in_scope(|| tracing::debug!(%transport, peer = ?peer, "session opened"));
+    span.in_scope(|| tracing::debug!(%transport, peer = ?peer.map(|p| p.addr), "session opened"));
     let reply = socket.expect_reply(id);
     shared.session_started(socket.clone());
+    // Before the session's task starts: nothing of the session happens before this.
+    span.in_scope(|| shared.handler.on_open(&socket));
     let driver = Driver::new(Arc::clone(&shared), socket.clone(), transport);
     shared.runtime.spawn(driver.instrument(span));
     // Only a driver that died (its runtime shutting down) leaves a handshake unanswered.
@@ -295,7 +347,7 @@ async fn session_request<H, R, B>(
     request: engineio_proto::server::SessionRequest,
     id: RequestId,
     body: B,
-    answer: Answer,
+    answer: Answer<R::WebSocket>,
 ) -> http::Response<ResponseBody>
 where
     H: Handler,
@@ -321,7 +373,10 @@ where
         let read = http_glue::read_body(body, shared.server.body_read_limit()).await;
         pending.done();
         match read {
-            Ok(bytes) => socket.post_body(id, bytes),
+            Ok(bytes) => {
+                tracing::trace!(sid = %socket.sid(), request = id.0, body = %crate::log::Body(&bytes), "polling POST body");
+                socket.post_body(id, bytes)
+            }
             Err(e) => {
                 let e: BoxError = e.into();
                 socket
@@ -362,7 +417,7 @@ async fn finish<H: Handler, R: Runtime>(
     socket: Socket<H::Data>,
     id: RequestId,
     reply: oneshot::Receiver<Reply>,
-    mut answer: Answer,
+    mut answer: Answer<R::WebSocket>,
     lost: impl FnOnce() -> engineio_proto::Response,
 ) -> http::Response<ResponseBody> {
     let mut pending = PendingRequest {
@@ -388,14 +443,20 @@ async fn finish<H: Handler, R: Runtime>(
             let runtime = shared.runtime.clone();
             let config = shared.ws_config;
             shared.runtime.spawn(async move {
-                match upgrade.on_upgrade.await {
-                    Ok(upgraded) => {
-                        let ws = runtime
+                let ws = match upgrade.source {
+                    UpgradeSource::Hyper(on_upgrade) => match on_upgrade.await {
+                        Ok(upgraded) => Ok(runtime
                             .websocket(upgraded, tungstenite::protocol::Role::Server, config)
-                            .await;
-                        socket.attach_websocket(id, boxed_ws(ws));
+                            .await),
+                        Err(e) => Err(e.to_string()),
+                    },
+                    UpgradeSource::External(external) => {
+                        external.complete(config).await.map_err(|e| e.to_string())
                     }
-                    Err(e) => socket.websocket_failed(id, e.to_string()),
+                };
+                match ws {
+                    Ok(ws) => socket.attach_websocket(id, boxed_ws(ws)),
+                    Err(e) => socket.websocket_failed(id, e),
                 }
             });
             response
@@ -469,7 +530,7 @@ where
             || ((request.method() == http::Method::GET || request.method() == http::Method::HEAD)
                 && shared.config.static_files.resolve(path).is_some());
         if ours {
-            let peer = request.extensions().get::<PeerAddr>().copied();
+            let peer = peer_from(request.extensions());
             return Box::pin(
                 async move { Ok(handle(shared, request, peer).await.map(Either::Left)) },
             );

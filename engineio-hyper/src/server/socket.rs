@@ -17,9 +17,11 @@ use tokio::sync::oneshot;
 
 /// The application's callbacks for the sessions of one server.
 ///
-/// `on_message` and the other notifications run on the session's own task, one at a time
-/// per session and in order; keep them short (queue work elsewhere for anything slow).
-/// Sending from inside them is fine.
+/// In order, for each session: `on_connect` (decides; may await), `on_open` (the session
+/// exists), then `on_message`, `on_upgrade`, `on_upgrade_failed` as they happen, and
+/// `on_disconnect` exactly once. The notifications after `on_open` run on the session's
+/// own task, one at a time per session and in order; keep them short (queue work
+/// elsewhere for anything slow). Sending from inside them is fine.
 ///
 /// ```
 /// use engineio_hyper::server::{ConnectRequest, Handler, Socket};
@@ -54,6 +56,18 @@ pub trait Handler: Send + Sync + 'static {
         &self,
         request: &ConnectRequest<'_>,
     ) -> impl Future<Output = Result<Self::Data, Rejection>> + Send;
+
+    /// The session exists: called once, right after [`on_connect`](Self::on_connect)
+    /// accepted it and before any message, upgrade or disconnect of the session. The
+    /// socket can send already (a welcome message goes out right after the open packet)
+    /// and its [`sid`](Socket::sid) can be recorded. This is the second half of
+    /// python-engineio's `connect(sid, environ)` handler, and Node's `connection` event.
+    ///
+    /// It runs on the task that answers the handshake, before the session's own task
+    /// starts: keep it short.
+    fn on_open(&self, socket: &Socket<Self::Data>) {
+        let _ = socket;
+    }
 
     /// A message from the client.
     fn on_message(&self, socket: &Socket<Self::Data>, message: Message);
@@ -100,6 +114,12 @@ impl ConnectRequest<'_> {
     /// The client's address, when known.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.inner.peer_addr()
+    }
+
+    /// The id the session will have if this handshake is accepted (python-engineio's
+    /// `sid` argument of `connect`); the [`Socket`] given to [`Handler::on_open`] has it.
+    pub fn sid(&self) -> Sid {
+        self.inner.sid()
     }
 
     /// The transport the client opens the session with.

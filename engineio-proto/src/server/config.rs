@@ -242,6 +242,47 @@ impl AllowedOrigins {
     }
 }
 
+/// `"*"` is [`AllowedOrigins::Any`]; any other string is a one-origin list
+/// (python-engineio's `cors_allowed_origins='*'` and `cors_allowed_origins='https://a'`).
+impl From<&str> for AllowedOrigins {
+    fn from(origin: &str) -> Self {
+        if origin == "*" {
+            AllowedOrigins::Any
+        } else {
+            AllowedOrigins::List(vec![origin.to_owned()])
+        }
+    }
+}
+
+/// As for `&str`.
+impl From<String> for AllowedOrigins {
+    fn from(origin: String) -> Self {
+        AllowedOrigins::from(origin.as_str())
+    }
+}
+
+/// A list of origins; one of them `"*"` makes it [`AllowedOrigins::Any`] (as
+/// python-engineio). An empty list accepts only requests without an `Origin` header:
+/// unlike python-engineio's `[]`, it does not turn the checks off (that is
+/// [`AllowedOrigins::Disabled`]).
+impl<S: Into<String>> From<Vec<S>> for AllowedOrigins {
+    fn from(origins: Vec<S>) -> Self {
+        let origins: Vec<String> = origins.into_iter().map(Into::into).collect();
+        if origins.iter().any(|o| o == "*") {
+            AllowedOrigins::Any
+        } else {
+            AllowedOrigins::List(origins)
+        }
+    }
+}
+
+/// As for `Vec`.
+impl<S: Into<String>, const N: usize> From<[S; N]> for AllowedOrigins {
+    fn from(origins: [S; N]) -> Self {
+        AllowedOrigins::from(Vec::from(origins))
+    }
+}
+
 impl fmt::Debug for AllowedOrigins {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
