@@ -7,6 +7,9 @@
 //! - `tests/cluster.rs`: cluster nodes (tokio and smol) on a real redis-server.
 //! - `tests/metrics.rs`: the metrics counted after scripted sessions, on both bindings
 //!   and both client runtimes, read through [`recorded`].
+//! - `tests/api.rs`: the application-facing API (issue 14); `tests/actix.rs` and
+//!   `tests/axum.rs`: the server mounted in those frameworks.
+//! - The guide's pages and the READMEs are doctests of this crate (see `build.rs`).
 //! - `tests/interop.rs`: the real peers (Node engine.io / engine.io-client,
 //!   python-engineio, Chromium) through `tests/interop/run.py`.
 #![allow(clippy::disallowed_methods)]
@@ -19,22 +22,6 @@ pub mod net;
 pub mod recorded;
 pub mod virtual_rt;
 
-/// The README's code examples, compiled and run as doctests so that they stay true.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
-
-/// The deployment guide's examples, compiled as doctests.
-#[doc = include_str!("../../docs/deployment.md")]
-#[cfg(doctest)]
-pub struct DeploymentDoctests;
-
-/// The getting-started guide's examples, compiled as doctests.
-#[doc = include_str!("../../docs/getting-started.md")]
-#[cfg(doctest)]
-pub struct GettingStartedDoctests;
-
-/// The operating guide's examples (the metrics setup), compiled as doctests.
-#[doc = include_str!("../../docs/operating.md")]
-#[cfg(doctest)]
-pub struct OperatingDoctests;
+// Every page of docs/, the README and each crate's README, as doctests (tests/build.rs
+// lists them): their Rust code blocks are compiled, and run unless marked `no_run`.
+include!(concat!(env!("OUT_DIR"), "/doc_pages.rs"));

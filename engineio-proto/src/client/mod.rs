@@ -125,6 +125,7 @@ mod batch;
 mod config;
 mod cookie;
 mod machine;
+mod options;
 mod outbox;
 mod proxy;
 mod rng;
