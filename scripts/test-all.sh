@@ -9,11 +9,16 @@
 # and broken clients against both bindings, docs/reliability.md), a bounded fuzz run of every
 # fuzz target, the interop matrix against the real peers (Node engine.io and
 # engine.io-client, python-engineio, Chromium), the eio command-line tool against those
-# peers and behind nginx, and the cluster (redis-server, nginx, HAProxy, three nodes,
-# every client through the balancers). Everything it needs is installed by the stages
-# themselves (cargo-fuzz; npm and pip packages into local folders; Debian's chromium,
-# nginx, redis-server, haproxy). It prints a summary table and exits non-zero if any
-# stage failed.
+# peers and behind nginx, the cluster (redis-server, nginx, HAProxy, three nodes, every
+# client through the balancers), the guide as an mdBook (warnings as errors) and
+# `cargo package` of every library crate. Everything it needs is installed by the stages
+# themselves (cargo-fuzz, mdbook; npm and pip packages into local folders; Debian's
+# chromium, nginx, redis-server, haproxy). It prints a summary table and exits non-zero
+# if any stage failed.
+#
+# The book and package stages build their own tools and targets; they run in the
+# background while the interop, CLI and cluster stages (mostly waiting on peers and
+# timers) run, and report after them, with their own run times.
 #
 # Environment: FUZZ_SECONDS (per fuzz target, default 30).
 set -uo pipefail
@@ -46,16 +51,16 @@ run_tests() {
     fi
 }
 
-# The reliability suite holds 1,000 slowloris and 500 frozen connections at once: the suite
-# and the server it starts need a few thousand descriptors each, so the soft limit is raised
-# to the hard one (in a subshell: the rest of the run keeps its limits). It uses the debug
-# build that the test stage made (a release build costs more time than it saves).
 metrics_off() {
     local crates=(-p engineio-proto -p engineio-hyper -p engineio-tokio -p engineio-smol)
     cargo clippy "${crates[@]}" --all-targets -- -D warnings &&
         cargo test "${crates[@]}" --lib
 }
 
+# The reliability suite holds 1,000 slowloris and 500 frozen connections at once: the suite
+# and the server it starts need a few thousand descriptors each, so the soft limit is raised
+# to the hard one (in a subshell: the rest of the run keeps its limits). It uses the debug
+# build that the test stage made (a release build costs more time than it saves).
 run_reliability() (
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
@@ -74,12 +79,43 @@ stage "cargo clippy --all-features" cargo clippy --workspace --all-targets --all
 stage "without the metrics feature (clippy, unit tests)" metrics_off
 stage "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 stage "tests (unit, property, integration)" run_tests
-stage "doctests" cargo test --workspace --doc
+stage "doctests (crates, README, docs/ pages)" cargo test --workspace --doc
 stage "reliability suite (both bindings)" run_reliability
 stage "fuzz targets (build + ${FUZZ_SECONDS:-30}s each)" scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
+# Background stages: their output goes to target/stage-logs/NAME.log. They run at the
+# lowest CPU priority, so that the timing-sensitive stages in the foreground keep theirs.
+declare -A bg_pids
+background() {
+    local name="$1"
+    shift
+    mkdir -p target/stage-logs
+    (
+        local start=$SECONDS
+        nice -n 19 "$@" >"target/stage-logs/$name.log" 2>&1
+        echo "$? $((SECONDS - start))" >"target/stage-logs/$name.rc"
+    ) &
+    bg_pids[$name]=$!
+}
+join_background() {
+    local name="$1" label="$2"
+    wait "${bg_pids[$name]}"
+    echo
+    echo "================ $label (ran in the background)"
+    cat "target/stage-logs/$name.log"
+    local rc took
+    read -r rc took <"target/stage-logs/$name.rc"
+    if [ "$rc" -eq 0 ]; then results+=("ok"); else results+=("FAILED"); failed=1; fi
+    names+=("$label")
+    times+=("${took}s")
+}
+background book scripts/book.sh
+background package scripts/package.sh
+
 stage "interop with Node, python-engineio, Chromium" scripts/interop.sh
 stage "eio CLI: connect, doctor (nginx setups), bench" scripts/cli.sh
 stage "cluster: Redis, nginx, HAProxy, three nodes" scripts/cluster.sh
+join_background book "mdBook (docs/, warnings as errors)"
+join_background package "cargo package (library crates)"
 
 echo
 echo "================ summary"
