@@ -8,7 +8,7 @@
 //! so this crate adapts each request: it copies the request into the `http` types the
 //! server takes, reads a POST body (up to the server's limit), and for a WebSocket
 //! upgrade hands the server an
-//! [`ExternalUpgrade`](engineio_hyper::server::ExternalUpgrade) over actix's upgraded
+//! [`ExternalUpgrade`] over actix's upgraded
 //! byte stream. Every protocol decision stays in [`engineio_proto`]; the WebSocket
 //! framing is tungstenite's, as in the other bindings. Sessions are driven on the tokio
 //! runtime that actix-web runs on ([`Actix`]).

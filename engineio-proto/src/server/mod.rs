@@ -238,7 +238,8 @@ pub struct HandshakeRequest {
     b64: bool,
     cors: Cors,
     method: Method,
-    uri: Uri,
+    /// Boxed: handshakes are rare, and this keeps [`Routed`] small for the common case.
+    uri: Box<Uri>,
     headers: HeaderMap,
     peer_addr: Option<SocketAddr>,
     secure: bool,
@@ -713,7 +714,7 @@ impl Server {
             b64: query.b64,
             cors,
             method: req.method.clone(),
-            uri: req.uri.clone(),
+            uri: Box::new(req.uri.clone()),
             headers: req.headers.clone(),
             peer_addr: req.peer_addr,
             secure: req.secure,
