@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="$PWD/target/package-check"
-crates=(engineio-proto engineio-hyper engineio-tokio engineio-smol engineio-actix)
+crates=(engineio-proto engineio-hyper engineio-tokio engineio-smol engineio-actix engineio-cluster engineio-redis)
 args=()
 for c in "${crates[@]}"; do args+=(-p "$c"); done
 # --allow-dirty: the test command also runs on uncommitted work trees.
