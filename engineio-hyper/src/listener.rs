@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 /// retransmission. `SO_REUSEADDR` is set on Unix as the standard library does, so a
 /// restarted server can bind while old connections are in `TIME_WAIT`.
 ///
-/// The bindings wrap the result in their runtime's listener (`engineio_tokio::bind`,
-/// `engineio_smol::bind`).
+/// The bindings wrap the result in their runtime's listener (`engineio_tokio::bind_listener`,
+/// `engineio_smol::bind_listener`).
 ///
 /// ```
 /// let listener = engineio_hyper::listener::bind_listener("127.0.0.1:0".parse()?, 1024)?;

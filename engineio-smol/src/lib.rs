@@ -295,19 +295,19 @@ where
         .await
 }
 
-/// Binds a listener on `addr` with a listen backlog of `backlog` connections (the standard
-/// library's `bind`, which smol's uses, always asks for 128). [`listen`] uses it with
-/// [`Config::listen_backlog`].
+/// Binds a bare listener on `addr` with a listen backlog of `backlog` connections (smol's
+/// own `TcpListener::bind` always asks for 128), for a server you accept on yourself;
+/// [`bind`] and [`listen`] use it with [`Config::listen_backlog`].
 ///
 /// ```
 /// # smol::block_on(async {
-/// let listener = engineio_smol::bind("127.0.0.1:0", 4096).await?;
+/// let listener = engineio_smol::bind_listener("127.0.0.1:0", 4096).await?;
 /// assert!(listener.local_addr()?.port() != 0);
 /// # Ok::<(), std::io::Error>(())
 /// # })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub async fn bind(addr: impl AsyncToSocketAddrs, backlog: u32) -> io::Result<TcpListener> {
+pub async fn bind_listener(addr: impl AsyncToSocketAddrs, backlog: u32) -> io::Result<TcpListener> {
     let addrs = addr.to_socket_addrs().await?;
     TcpListener::try_from(engineio_hyper::listener::bind_first(addrs, backlog)?)
 }
@@ -318,7 +318,7 @@ pub async fn listen<H: Handler>(
     addr: impl AsyncToSocketAddrs,
     engine: EngineIo<H>,
 ) -> io::Result<()> {
-    let listener = bind(addr, engine.config().listen_backlog).await?;
+    let listener = bind_listener(addr, engine.config().listen_backlog).await?;
     tracing::info!(addr = %listener.local_addr()?, "engine.io server listening");
     serve(listener, engine).await
 }

@@ -67,14 +67,15 @@ impl<H: Handler> IntoFuture for Listening<H> {
     }
 }
 
-/// Binds `addr` for `engine` without serving yet: the bound address can be read first
+/// Binds `addr` for `engine` (with the backlog of
+/// [`Config::listen_backlog`](crate::Config::listen_backlog)) without serving yet: the bound address can be read first
 /// (for port 0), then the [`Listening`] server is awaited. [`listen`](crate::listen) is
 /// `bind` and serve in one call.
 pub async fn bind<H: Handler>(
     addr: impl ToSocketAddrs,
     engine: EngineIo<H>,
 ) -> io::Result<Listening<H>> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = crate::bind_listener(addr, engine.config().listen_backlog).await?;
     let addr = listener.local_addr()?;
     Ok(Listening {
         listener,

@@ -313,19 +313,19 @@ where
         .await
 }
 
-/// Binds a listener on `addr` with a listen backlog of `backlog` connections (tokio's own
-/// `TcpListener::bind` always asks for 128). [`listen`] uses it with
-/// [`Config::listen_backlog`].
+/// Binds a bare listener on `addr` with a listen backlog of `backlog` connections (tokio's
+/// own `TcpListener::bind` always asks for 128), for a server you accept on yourself;
+/// [`bind`] and [`listen`] use it with [`Config::listen_backlog`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
-/// let listener = engineio_tokio::bind("127.0.0.1:0", 4096).await?;
+/// let listener = engineio_tokio::bind_listener("127.0.0.1:0", 4096).await?;
 /// assert!(listener.local_addr()?.port() != 0);
 /// # Ok(())
 /// # }
 /// ```
-pub async fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<TcpListener> {
+pub async fn bind_listener(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<TcpListener> {
     let addrs = tokio::net::lookup_host(addr).await?;
     TcpListener::from_std(engineio_hyper::listener::bind_first(addrs, backlog)?)
 }
@@ -333,7 +333,7 @@ pub async fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<TcpListe
 /// Binds `addr` (with the backlog of [`Config::listen_backlog`]) and [`serve`]s `engine`
 /// on it: the one-line standalone server.
 pub async fn listen<H: Handler>(addr: impl ToSocketAddrs, engine: EngineIo<H>) -> io::Result<()> {
-    let listener = bind(addr, engine.config().listen_backlog).await?;
+    let listener = bind_listener(addr, engine.config().listen_backlog).await?;
     tracing::info!(addr = %listener.local_addr()?, "engine.io server listening");
     serve(listener, engine).await
 }

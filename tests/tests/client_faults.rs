@@ -370,9 +370,15 @@ async fn a_request_on_a_keep_alive_connection_the_server_closed_is_sent_again<R:
     let mut client = connect(&runtime, config(&server, Transport::Polling))
         .await
         .unwrap();
-    let message = timeout(WAIT, client.recv()).await.expect("a message in time");
+    let message = timeout(WAIT, client.recv())
+        .await
+        .expect("a message in time");
     assert_eq!(message, Some(Message::from("hello")));
-    assert!(server.connections() >= 2, "{} connections", server.connections());
+    assert!(
+        server.connections() >= 2,
+        "{} connections",
+        server.connections()
+    );
 }
 
 // ------------------------------------------------------------------ upgrade

@@ -27,8 +27,8 @@ use engineio_proto::{RequestId, Transport, TransportEnd, WsMessage};
 use super::Shared;
 use super::socket::{Handler, Reply, Socket};
 use crate::link::Link;
-use crate::metrics::SessionMetrics;
 use crate::log::{Body, Frame};
+use crate::metrics::SessionMetrics;
 use crate::runtime::{DeadlineTimer, Runtime};
 use crate::ws::transport_end;
 

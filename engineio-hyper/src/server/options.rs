@@ -83,6 +83,29 @@ impl Config {
         self
     }
 
+    /// How long a request's head may take to arrive; a started head that does not gets
+    /// `408`, an idle connection is closed without an answer. Default 30 s. Node:
+    /// `http.Server` `headersTimeout` (60 s); python-engineio has none of its own.
+    pub fn with_head_timeout(mut self, timeout: Duration) -> Self {
+        self.engine.head_timeout = timeout;
+        self
+    }
+
+    /// The largest request head (request line and headers) accepted, in bytes; larger
+    /// gets `431`. Default 16 KiB, at least 8192. Node: `maxHeaderSize` (16 KiB).
+    pub fn with_max_head_size(mut self, bytes: usize) -> Self {
+        self.engine.max_head_size = bytes;
+        self
+    }
+
+    /// Whether Engine.IO v3 clients (socket.io-client 1.x/2.x, engine.io-client up to 3)
+    /// are served beside v4 ones. Default false. Node: `allowEIO3`; python-engineio 4
+    /// serves v4 only.
+    pub fn with_allow_eio3(mut self, allow: bool) -> Self {
+        self.engine.allow_eio3 = allow;
+        self
+    }
+
     /// The largest POST body and WebSocket message accepted, in bytes, advertised as
     /// `maxPayload`. Default 1,000,000. python-engineio: `max_http_buffer_size`; Node:
     /// `maxHttpBufferSize`.
@@ -189,6 +212,14 @@ impl Config {
         self.shutdown_timeout = timeout;
         self
     }
+
+    /// The listen backlog of the listeners the bindings bind (`bind`, `listen`). Default
+    /// 1024 (Linux caps it at `net.core.somaxconn`). Node: `server.listen`'s `backlog`
+    /// (511); uvicorn: `--backlog` (2048).
+    pub fn with_listen_backlog(mut self, connections: u32) -> Self {
+        self.listen_backlog = connections;
+        self
+    }
 }
 
 #[cfg(test)]
@@ -218,7 +249,11 @@ mod tests {
             .with_http_compression(false)
             .with_compression_threshold(10)
             .with_websocket_read_buffer(11)
-            .with_shutdown_timeout(Duration::from_secs(12));
+            .with_shutdown_timeout(Duration::from_secs(12))
+            .with_head_timeout(Duration::from_secs(13))
+            .with_max_head_size(14_000)
+            .with_allow_eio3(true)
+            .with_listen_backlog(15);
         let e = &c.engine;
         assert_eq!(e.path, "/socket/");
         assert_eq!(
@@ -255,5 +290,9 @@ mod tests {
         assert_eq!(e.cookie.as_ref().map(|c| c.name.as_str()), Some("sticky"));
         assert!(e.trust_forwarded_headers);
         assert!(!c.static_files.is_empty());
+        assert_eq!(e.head_timeout, Duration::from_secs(13));
+        assert_eq!(e.max_head_size, 14_000);
+        assert!(e.allow_eio3);
+        assert_eq!(c.listen_backlog, 15);
     }
 }

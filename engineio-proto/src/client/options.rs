@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::{ClientConfig, OfflinePolicy, ReconnectConfig};
-use crate::Transport;
+use super::{ClientConfig, OfflinePolicy, Proxy, ReconnectConfig};
+use crate::{ProtocolVersion, Transport};
 
 /// Every option, flat: each method sets one field and returns the configuration. The
 /// names of the same options in engine.io-client and python-engineio are given with each.
@@ -118,5 +118,36 @@ impl ClientConfig {
     pub fn with_offline(mut self, offline: OfflinePolicy) -> Self {
         self.offline = offline;
         self
+    }
+
+    /// The Engine.IO revision spoken: [`ProtocolVersion::V4`] (the default) or
+    /// [`ProtocolVersion::V3`] for servers of Socket.IO 2.x (engine.io 3.x, or later ones
+    /// with `allowEIO3`). engine.io-client 3.x speaks v3 only; python-engineio 4 only v4.
+    pub fn with_protocol_version(mut self, version: ProtocolVersion) -> Self {
+        self.protocol_version = version;
+        self
+    }
+
+    /// The HTTP proxy to go through ([`Proxy::None`] by default; [`Proxy::Environment`]
+    /// reads `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` when the client connects).
+    /// engine.io-client in Node: an `agent`; python-engineio: `http_session` settings.
+    pub fn with_proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_and_proxy_methods_set_their_fields() {
+        let c = ClientConfig::new("http://127.0.0.1:3000")
+            .unwrap()
+            .with_protocol_version(ProtocolVersion::V3)
+            .with_proxy(Proxy::Environment);
+        assert_eq!(c.protocol_version, ProtocolVersion::V3);
+        assert!(matches!(c.proxy, Proxy::Environment));
     }
 }
