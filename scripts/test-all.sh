@@ -16,9 +16,10 @@
 # chromium, nginx, redis-server, haproxy). It prints a summary table and exits non-zero
 # if any stage failed.
 #
-# The book and package stages build their own tools and targets; they run in the
-# background while the interop, CLI and cluster stages (mostly waiting on peers and
-# timers) run, and report after them, with their own run times.
+# The fuzz, book and package stages build their own tools and targets; they run in the
+# background (at the lowest CPU priority) while the reliability, interop, CLI and cluster
+# stages (mostly waiting on peers, sockets and timers) run, and report after them, with
+# their own run times.
 #
 # Environment: FUZZ_SECONDS (per fuzz target, default 30).
 set -uo pipefail
@@ -80,8 +81,6 @@ stage "without the metrics feature (clippy, unit tests)" metrics_off
 stage "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 stage "tests (unit, property, integration)" run_tests
 stage "doctests (crates, README, docs/ pages)" cargo test --workspace --doc
-stage "reliability suite (both bindings)" run_reliability
-stage "fuzz targets (build + ${FUZZ_SECONDS:-30}s each)" scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 # Background stages: their output goes to target/stage-logs/NAME.log. They run at the
 # lowest CPU priority, so that the timing-sensitive stages in the foreground keep theirs.
 declare -A bg_pids
@@ -108,12 +107,17 @@ join_background() {
     names+=("$label")
     times+=("${took}s")
 }
+# The fuzz smoke run, the book and the packaging use the CPU the foreground stages leave
+# (those mostly wait on peers, timers and sockets): on 2 cores this saves their whole time.
+background fuzz scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
 background book scripts/book.sh
 background package scripts/package.sh
 
+stage "reliability suite (both bindings)" run_reliability
 stage "interop with Node, python-engineio, Chromium" scripts/interop.sh
 stage "eio CLI: connect, doctor (nginx setups), bench" scripts/cli.sh
 stage "cluster: Redis, nginx, HAProxy, three nodes" scripts/cluster.sh
+join_background fuzz "fuzz targets (build + ${FUZZ_SECONDS:-30}s each)"
 join_background book "mdBook (docs/, warnings as errors)"
 join_background package "cargo package (library crates)"
 
