@@ -9,6 +9,8 @@
 //!   and both client runtimes, read through [`recorded`].
 //! - `tests/api.rs`: the application-facing API (issue 14); `tests/actix.rs` and
 //!   `tests/axum.rs`: the server mounted in those frameworks.
+//! - `tests/examples.rs`: python-engineio's examples as ported in engineio-tokio/examples,
+//!   run as processes (quickstart pair, latency pair, static files, 401, logging).
 //! - The guide's pages and the READMEs are doctests of this crate (see `build.rs`).
 //! - `tests/interop.rs`: the real peers (Node engine.io / engine.io-client,
 //!   python-engineio, Chromium) through `tests/interop/run.py`.
