@@ -87,6 +87,12 @@ impl<W: WebSocketIo> Link<W> {
         self.ws.is_some() && !self.out.is_empty()
     }
 
+    /// Whether something waits to go out: frames the stream did not take, or what it
+    /// buffered and has not flushed yet.
+    pub(crate) fn is_writing(&self) -> bool {
+        self.ws.is_some() && !self.done && (!self.out.is_empty() || self.needs_flush)
+    }
+
     /// Queues a message (ignored once closing).
     pub(crate) fn push(&mut self, message: WsMessage) {
         if !self.closing {

@@ -446,6 +446,8 @@ struct Received {
     bytes: AtomicUsize,
     in_order: AtomicBool,
     done: AtomicBool,
+    /// The server's reading ended (the client closed, or a frame it could not parse).
+    reader_ended: AtomicBool,
 }
 
 /// The client sends 64 KiB messages to a server that does not read: `send` must refuse
@@ -496,6 +498,7 @@ async fn a_server_that_stops_reading_pushes_back<R: Runtime>(
                                 _ => {}
                             }
                         }
+                        received.reader_ended.store(true, Ordering::SeqCst);
                         return;
                     }
                     if request.is_handshake() {
@@ -602,7 +605,16 @@ async fn a_server_that_stops_reading_pushes_back<R: Runtime>(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(received.done.load(Ordering::SeqCst), "{transport:?}");
+    if !received.done.load(Ordering::SeqCst) {
+        let messages = received.messages.load(Ordering::SeqCst);
+        let reader_ended = received.reader_ended.load(Ordering::SeqCst);
+        let mut client = client;
+        let event = timeout(Duration::from_millis(200), client.next_event()).await;
+        panic!(
+            "{transport:?}: `done` not received; {messages} of {accepted} messages arrived, \
+             the server's reading ended: {reader_ended}, the client's next event: {event:?}"
+        );
+    }
     assert_eq!(received.messages.load(Ordering::SeqCst), accepted);
     assert_eq!(received.bytes.load(Ordering::SeqCst), accepted * SIZE);
     assert!(received.in_order.load(Ordering::SeqCst));

@@ -139,6 +139,13 @@ impl<W: WebSocketIo> Sockets<W> {
         self.slots.is_empty()
     }
 
+    /// Whether an open socket has something waiting to go out.
+    pub(super) fn is_writing(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|(_, slot)| matches!(slot, Slot::Open(link) if link.is_writing()))
+    }
+
     /// A new wake-up: reading may be tried again.
     pub(super) fn new_wakeup(&mut self) {
         for (_, slot) in &mut self.slots {
