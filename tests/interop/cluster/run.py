@@ -686,8 +686,26 @@ def scenario_tls(c, procs, res):
         for t in TRANSPORTS:
             argv = driver_argv(client, "spread", c.url("nginx-tls"), t, ["--sessions", "3", "--round-trips", "50"])
             r = result_of(run_driver(procs, f"tls-{client}-{t}", argv, 60, env=env))
+            note = ""
+            if client == "python" and t != "polling" and peer_ssl_race(r):
+                # python-engineio's threaded Client reads and writes its wss socket from two
+                # threads at once, which Python's SSL sockets do not allow: on a loaded
+                # machine it drops the connection ("transport error"; python-engineio
+                # #461, python-socketio #1568). Seen twice in full test runs, at round trip
+                # 48 of 50; never in isolation. Such a cell is run once more, and fails if
+                # it fails again.
+                note = f" (run again after the client's known wss race: {r.get('errors')})"
+                r = result_of(run_driver(procs, f"tls-{client}-{t}-again", argv, 60, env=env))
             res.check("tls", f"{client}/{t} over https/wss via nginx", not r.get("errors") and r.get("round_trips") == 50,
-                      f"nodes {r.get('nodes')}, errors {r.get('errors')}")
+                      f"nodes {r.get('nodes')}, errors {r.get('errors')}{note}")
+
+
+def peer_ssl_race(result):
+    """Whether a python driver's spread ended by its own side's transport error after the
+    session was established (python-engineio's threaded wss race), not by a refusal."""
+    errors = result.get("errors") or []
+    return (len(errors) == 1 and result.get("round_trips", 0) > 0
+            and "closed instead of echoing" in errors[0] and "'transport error'" in errors[0])
 
 
 def scenario_forwarded_for(c, procs, res):
