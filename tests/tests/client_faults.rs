@@ -348,6 +348,18 @@ async fn a_reset_long_poll_is_a_transport_error<R: Runtime>(runtime: R) {
 async fn a_request_on_a_keep_alive_connection_the_server_closed_is_sent_again<R: Runtime>(
     runtime: R,
 ) {
+    request_on_a_connection_that_goes_away_is_sent_again(runtime, false).await;
+}
+
+/// The same when the server resets the kept-alive connection (the client may be writing
+/// the body then: "error writing a body to connection", seen against Node).
+async fn a_request_on_a_keep_alive_connection_the_server_reset_is_sent_again<R: Runtime>(
+    runtime: R,
+) {
+    request_on_a_connection_that_goes_away_is_sent_again(runtime, true).await;
+}
+
+async fn request_on_a_connection_that_goes_away_is_sent_again<R: Runtime>(runtime: R, reset: bool) {
     let open = open_packet("idle", &[], 25_000, 20_000, 1_000_000);
     let first = Arc::new(AtomicBool::new(true));
     let server = FaultServer::start(move |mut peer| {
@@ -356,8 +368,8 @@ async fn a_request_on_a_keep_alive_connection_the_server_closed_is_sent_again<R:
             if request.is_handshake() {
                 peer.respond(200, "text/plain", open.as_bytes());
             } else if closes_under_a_request {
-                // The request on the kept-alive connection arrives as it closes.
-                return peer.close();
+                // The request on the kept-alive connection arrives as it goes away.
+                return if reset { peer.reset() } else { peer.close() };
             } else if request.method == "GET" {
                 peer.respond(200, "text/plain", b"4hello");
                 peer.hold(Duration::from_secs(5));
@@ -900,6 +912,7 @@ both_runtimes! {
     a_reset_websocket_is_a_transport_error;
     a_reset_long_poll_is_a_transport_error;
     a_request_on_a_keep_alive_connection_the_server_closed_is_sent_again;
+    a_request_on_a_keep_alive_connection_the_server_reset_is_sent_again;
     a_lost_probe_leaves_the_session_on_polling;
     a_websocket_server_that_stops_reading_pushes_back;
     a_websocket_server_that_stops_reading_pushes_back_in_bytes;

@@ -229,10 +229,21 @@ async fn send(
 }
 
 /// Whether the connection ended before any of the response came: the request was not
-/// answered (hyper's "connection closed before message completed", or a connection it
-/// already knew to be closed).
+/// answered (hyper's "connection closed before message completed", a connection it
+/// already knew to be closed, or one reset under the request: "error writing a body to
+/// connection", "connection reset by peer").
 fn unanswered(error: &hyper::Error) -> bool {
-    error.is_incomplete_message() || error.is_canceled() || error.is_closed()
+    error.is_incomplete_message()
+        || error.is_canceled()
+        || error.is_closed()
+        || io_kind(error).is_some_and(|kind| {
+            matches!(
+                kind,
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+            )
+        })
 }
 
 /// Whether a response says its connection stays open (`Connection: keep-alive`, or the
