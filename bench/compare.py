@@ -45,6 +45,8 @@ NODE_DIR = BENCH / "peers" / "node"
 PY_DIR = BENCH / "peers" / "python"
 
 OURS = ("tokio", "smol")
+# NAME=PATH servers given with --servers (comparison builds of ours).
+OURS_EXTRA = set()
 PEERS = ("engineioxide", "node-uws", "node-ws", "python")
 
 
@@ -91,6 +93,13 @@ def parse_args():
     p.add_argument("--quick", action="store_true", default=env_default("QUICK", "0") == "1",
                    help="2-second runs, 1-second settles, no ping hold: checks that everything works")
     p.add_argument("--two-core", type=int, default=env_default("TWO_CORE", 1, int))
+    p.add_argument("--tests", default=env_default("TESTS", ""),
+                   help="comma-separated subset of the throughput tests: echo10, echo1, poll, "
+                   "upgrade, broadcast, echo16k, echo16k1, echo1m (default all); conns always runs "
+                   "unless CONNS=0")
+    p.add_argument("--conns", type=int, default=env_default("CONNS", 1, int))
+    p.add_argument("--deflate", action="store_true", default=env_default("DEFLATE", "0") == "1",
+                   help="the load generator offers permessage-deflate on every WebSocket")
     p.add_argument("--noisy", type=float, default=env_default("NOISY", 20.0, float),
                    help="rerun a throughput run (at most twice) when other processes used more than "
                    "this %% of a core during it (default 20)")
@@ -236,7 +245,7 @@ def throughput_tests(a):
     d, w = a.duration, a.warmup
     half = max(1.0, d / 2)
     common = ["--warmup", w]
-    return [
+    tests = [
         ("echo10", "echo", ["--clients", 100, "--size", 32, "--window", 10, "--batch", 10,
                             "--duration", d] + common),
         ("echo1", "echo", ["--clients", 100, "--size", 32, "--window", 1, "--duration", d] + common),
@@ -244,11 +253,27 @@ def throughput_tests(a):
         ("upgrade", "upgrade", ["--clients", 20, "--size", 32, "--messages", 10,
                                 "--duration", half] + common),
         ("broadcast", "broadcast", ["--clients", 1000, "--size", 32, "--duration", half]),
+        # The WebSocket layer with larger messages: 16 KiB with 10 and 1 in flight, and
+        # 900 kB (under the 1e6 max payload) one at a time.
+        ("echo16k", "echo", ["--clients", 100, "--size", 16384, "--window", 10, "--batch", 10,
+                             "--duration", d] + common),
+        ("echo16k1", "echo", ["--clients", 100, "--size", 16384, "--window", 1,
+                              "--duration", d] + common),
+        ("echo1m", "echo", ["--clients", 10, "--size", 900000, "--window", 1,
+                            "--duration", d] + common),
     ]
+    if a.tests:
+        wanted = a.tests.split(",")
+        tests = [t for t in tests if t[0] in wanted]
+    if a.deflate:
+        # Every WebSocket echo offers permessage-deflate (the server decides).
+        tests = [(n, m, args + ["--deflate"] if n.startswith("echo") else args)
+                 for n, m, args in tests]
+    return tests
 
 
 def conns_args(a, name):
-    ours = name in OURS
+    ours = name in OURS or name in OURS_EXTRA
     steps = "1000,5000,10000,19000" if ours else "1000,5000,10000"
     hold = a.hold if ours else 0
     return ["--steps", steps, "--settle", 1 if a.quick else 3, "--hold", hold]
@@ -312,6 +337,40 @@ def summarize(names, results):
     return rows
 
 
+def span(results, name, test, key):
+    """'median (min-max)' of one figure over the rounds."""
+    values = [x.get(key, float("nan")) for x in results.get(name, {}).get(test, [])]
+    values = [v for v in values if isinstance(v, float) and v == v]
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:,.0f}"
+    return f"{med:,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+def ws_table(names, results, rows):
+    """The WebSocket layer's figures: medians with the range over the rounds."""
+    tests = [("echo10", "32 B, 10 in flight"), ("echo1", "32 B, 1 in flight"),
+             ("echo16k", "16 KiB, 10 in flight"), ("echo16k1", "16 KiB, 1 in flight"),
+             ("echo1m", "900 kB, 1 in flight")]
+    present = [(t, d) for t, d in tests if any(results.get(n, {}).get(t) for n in names)]
+    if not present:
+        return ""
+    out = ["| server | " + " | ".join(f"{d}: msgs per server CPU-s" for _, d in present)
+           + " | 32 B, 1 in flight: msgs/s | RSS per idle conn 5k→10k | errors |",
+           "|" + "---|" * (len(present) + 4)]
+    for n in names:
+        errors = sum(x.get("errors", 0) + x.get("connect_failed", 0)
+                     for t, _ in present for x in results.get(n, {}).get(t, []))
+        cells = [span(results, n, t, "msgs_per_server_cpu_s") for t, _ in present]
+        out.append(f"| {n} | " + " | ".join(cells) + f" | {span(results, n, 'echo1', 'msgs_per_s')} | "
+                   f"{fmt(rows[n]['rss_conn'] / 1000, 2, ' KB')} | {errors:.0f} |")
+    out.append("")
+    out.append("Medians over the rounds, (min-max) in brackets.")
+    return "\n".join(out)
+
+
 def table(names, rows, specs, rounds):
     out = []
     out.append(f"| server | WS echo msgs/s (100 clients, 32 B, 10 in flight) | msgs per server CPU-s | "
@@ -337,10 +396,11 @@ def table(names, rows, specs, rounds):
     pairs = []
     for ours in names:
         base = ours.replace("-2core", "")
-        if base not in OURS:
+        if base not in OURS and base not in OURS_EXTRA:
             continue
         for peer in names:
-            if peer in OURS or peer.endswith("-2core") != ours.endswith("-2core") or peer == ours:
+            if (peer in OURS or peer in OURS_EXTRA or peer.endswith("-2core") != ours.endswith("-2core")
+                    or peer == ours):
                 continue
             if peer.replace("-2core", "") in OURS:
                 continue
@@ -377,7 +437,20 @@ def main():
     port = pick_port(a.port)
     specs = server_specs(port)
     if a.servers:
-        names = [n.strip() for n in a.servers.split(",") if n.strip()]
+        names = []
+        for n in (n.strip() for n in a.servers.split(",")):
+            if "=" in n:
+                # NAME=PATH: another build of one of our servers (a comparison build),
+                # run like ours (THREADS=1 on CPU 0, extra variables after the path as
+                # VAR=VALUE separated by ':').
+                n, path = n.split("=", 1)
+                path, *extra = path.split(":")
+                env = {"THREADS": "1", **dict(e.split("=", 1) for e in extra)}
+                specs[n] = ([str(Path(path).resolve())], BENCH, env, "0",
+                            f"{Path(path).name}" + "".join(f" {e}" for e in extra))
+                OURS_EXTRA.add(n)
+            if n:
+                names.append(n)
         unknown = [n for n in names if n not in specs]
         if unknown:
             sys.exit(f"unknown servers {unknown}; known: {', '.join(specs)}")
@@ -414,7 +487,7 @@ def main():
                 print(f"#   {e}")
             finally:
                 server.stop()
-            if rnd == 0 and not name.endswith("-2core"):
+            if rnd == 0 and a.conns and not name.endswith("-2core"):
                 server = Server(name, specs[name], port, outdir)
                 try:
                     pid = server.start()
@@ -428,6 +501,9 @@ def main():
     elapsed = time.monotonic() - started
     rows = summarize(names, results)
     text = table(names, rows, specs, a.rounds)
+    ws = ws_table(names, results, rows)
+    if ws:
+        text += "\n\nThe WebSocket layer:\n\n" + ws
     header = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs, load average at start "
               f"{load[0]:.2f}; server on CPU 0, load generator on CPU 1; {a.rounds} round(s), "
               f"echo/poll {a.duration:g} s each; {elapsed / 60:.1f} min in all.")

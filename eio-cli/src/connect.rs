@@ -8,6 +8,7 @@
 //! timeout, transport closed or failed, protocol error); 5 when `--timeout` ran out first;
 //! 130 on Ctrl-C.
 
+use engineio_tokio::engineio_hyper::ws::Frame;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -635,9 +636,9 @@ impl Printer {
         }
     }
 
-    fn ws_frame(&self, at: Instant, dir: &str, m: &tungstenite::Message) {
+    fn ws_frame(&self, at: Instant, dir: &str, m: &Frame) {
         if self.pings
-            && let tungstenite::Message::Text(t) = m
+            && let Frame::Text(t) = m
         {
             match (dir, t.as_str()) {
                 ("in", "2") => self.heartbeat(at, "ping", "websocket"),
@@ -650,14 +651,14 @@ impl Printer {
         }
         let arrow = if dir == "in" { "<" } else { ">" };
         let (human, mut f) = match m {
-            tungstenite::Message::Text(t) => (
+            Frame::Text(t) => (
                 format!("{arrow} text {}", self.clip(&escape_text(t.as_str()))),
                 fields([
                     ("frame", Value::from("text")),
                     ("data", Value::from(t.as_str())),
                 ]),
             ),
-            tungstenite::Message::Binary(b) => (
+            Frame::Binary(b) => (
                 format!(
                     "{arrow} binary {} bytes: {}",
                     b.len(),
@@ -668,31 +669,30 @@ impl Printer {
                     ("data", Value::from(crate::output::base64(b))),
                 ]),
             ),
-            tungstenite::Message::Close(c) => (
+            Frame::Close(c) => (
                 format!(
                     "{arrow} close {}",
                     c.as_ref()
-                        .map(|c| format!("{} {}", u16::from(c.code), c.reason))
+                        .map(|c| format!("{} {}", c.code, c.reason))
                         .unwrap_or_default()
                 ),
                 fields([
                     ("frame", Value::from("close")),
                     (
                         "code",
-                        c.as_ref()
-                            .map_or(Value::Null, |c| Value::from(u16::from(c.code))),
+                        c.as_ref().map_or(Value::Null, |c| Value::from(c.code)),
                     ),
                 ]),
             ),
-            tungstenite::Message::Ping(_) => (
+            Frame::Ping(_) => (
                 format!("{arrow} ws-ping"),
                 fields([("frame", Value::from("ping"))]),
             ),
-            tungstenite::Message::Pong(_) => (
+            Frame::Pong(_) => (
                 format!("{arrow} ws-pong"),
                 fields([("frame", Value::from("pong"))]),
             ),
-            tungstenite::Message::Frame(_) => return,
+            _ => return,
         };
         f.insert("dir".into(), Value::from(dir));
         self.out.event(at, "ws", &human, f);

@@ -16,6 +16,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use engineio_hyper::Runtime;
+use engineio_tokio::engineio_hyper::ws::{Frame, WsConfig, WsError};
+use engineio_tokio::proto::client::WsConnectError;
 use engineio_tokio::{TlsConfig, Tokio};
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -23,7 +25,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
-use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// The largest response body forwarded (the client's own limit is the same).
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -82,9 +83,9 @@ pub(crate) enum WireKind {
         error: String,
     },
     /// A frame arrived.
-    WsIn(tungstenite::Message),
+    WsIn(Frame),
     /// A frame went out.
-    WsOut(tungstenite::Message),
+    WsOut(Frame),
 }
 
 /// Tokio, with every exchange reported on `wire`.
@@ -134,10 +135,9 @@ impl Runtime for Tap {
     async fn websocket(
         &self,
         upgraded: hyper::upgrade::Upgraded,
-        role: Role,
-        config: WebSocketConfig,
+        config: WsConfig,
     ) -> Self::WebSocket {
-        Tokio.websocket(upgraded, role, config).await
+        Tokio.websocket(upgraded, config).await
     }
 
     async fn read_file(&self, path: PathBuf) -> io::Result<(PathBuf, Vec<u8>)> {
@@ -195,9 +195,9 @@ impl Runtime for Tap {
     async fn connect_websocket(
         &self,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &TlsConfig,
-    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
+    ) -> Result<Self::ClientWebSocket, WsConnectError> {
         report(
             &self.wire,
             WireKind::WsConnect {
@@ -211,15 +211,12 @@ impl Runtime for Tap {
             }),
             Err(e) => {
                 let error = match &e {
-                    tungstenite::Error::Http(response) => {
-                        let body = response
-                            .body()
-                            .as_deref()
-                            .map(String::from_utf8_lossy)
-                            .unwrap_or_default();
-                        format!("HTTP {} {}", response.status(), body.trim())
+                    WsConnectError::Rejected(response) => {
+                        let body = String::from_utf8_lossy(&response.body);
+                        format!("HTTP {} {}", response.status, body.trim())
                     }
-                    other => other.to_string(),
+                    WsConnectError::Transport(other) => other.to_string(),
+                    other => format!("{other:?}"),
                 };
                 report(&self.wire, WireKind::WsConnectFailed { error });
                 Err(e)
@@ -320,7 +317,7 @@ pub(crate) struct TapWebSocket {
 }
 
 impl Stream for TapWebSocket {
-    type Item = Result<tungstenite::Message, tungstenite::Error>;
+    type Item = Result<Frame, WsError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = Pin::new(&mut self.inner).poll_next(cx);
@@ -331,14 +328,14 @@ impl Stream for TapWebSocket {
     }
 }
 
-impl Sink<tungstenite::Message> for TapWebSocket {
-    type Error = tungstenite::Error;
+impl Sink<Frame> for TapWebSocket {
+    type Error = WsError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Pin::new(&mut self.inner).poll_ready(cx)
     }
 
-    fn start_send(mut self: Pin<&mut Self>, item: tungstenite::Message) -> Result<(), Self::Error> {
+    fn start_send(mut self: Pin<&mut Self>, item: Frame) -> Result<(), Self::Error> {
         report(&self.wire, WireKind::WsOut(item.clone()));
         Pin::new(&mut self.inner).start_send(item)
     }

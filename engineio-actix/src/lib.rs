@@ -10,7 +10,7 @@
 //! upgrade hands the server an
 //! [`ExternalUpgrade`] over actix's upgraded
 //! byte stream. Every protocol decision stays in [`engineio_proto`]; the WebSocket
-//! framing is tungstenite's, as in the other bindings. Sessions are driven on the tokio
+//! framing is the one of the other bindings (`engineio_hyper::ws`). Sessions are driven on the tokio
 //! runtime that actix-web runs on ([`Actix`]).
 //!
 //! ```no_run
@@ -51,19 +51,17 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::{HttpRequest, HttpResponse, guard, web};
 use bytes::{Bytes, BytesMut};
 use engineio_hyper::server::ExternalUpgrade;
+use engineio_hyper::ws::{Role, WebSocket, WsConfig};
+use engineio_proto::client::WsConnectError;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
-use tungstenite::protocol::{Role, WebSocketConfig};
+use tokio::io::AsyncWriteExt;
 
 pub use engineio_hyper;
 pub use engineio_hyper::server::{
@@ -90,62 +88,11 @@ const WS_PIPE: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Actix;
 
-/// The byte stream under an actix-mounted session's WebSocket: actix's upgraded
-/// connection (through an in-memory pipe), or hyper's when the same engine is also
-/// served by hyper.
-#[derive(Debug)]
-pub enum ActixWsIo {
-    /// An upgrade that actix-web performed.
-    Actix(DuplexStream),
-    /// An upgrade that hyper performed.
-    Hyper(TokioIo<hyper::upgrade::Upgraded>),
-}
-
-impl AsyncRead for ActixWsIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ActixWsIo::Actix(s) => Pin::new(s).poll_read(cx, buf),
-            ActixWsIo::Hyper(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ActixWsIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ActixWsIo::Actix(s) => Pin::new(s).poll_write(cx, buf),
-            ActixWsIo::Hyper(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ActixWsIo::Actix(s) => Pin::new(s).poll_flush(cx),
-            ActixWsIo::Hyper(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ActixWsIo::Actix(s) => Pin::new(s).poll_shutdown(cx),
-            ActixWsIo::Hyper(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
-
 type TokioRuntime = engineio_tokio::Tokio;
 
 impl engineio_hyper::Runtime for Actix {
     type Timer = engineio_tokio::TokioSleep;
-    type WebSocket = tokio_tungstenite::WebSocketStream<ActixWsIo>;
+    type WebSocket = WebSocket;
     type ClientWebSocket = <TokioRuntime as engineio_hyper::Runtime>::ClientWebSocket;
     type ClientIo = <TokioRuntime as engineio_hyper::Runtime>::ClientIo;
     type TlsConfig = <TokioRuntime as engineio_hyper::Runtime>::TlsConfig;
@@ -165,18 +112,8 @@ impl engineio_hyper::Runtime for Actix {
         engineio_tokio::Tokio.spawn(future)
     }
 
-    async fn websocket(
-        &self,
-        upgraded: hyper::upgrade::Upgraded,
-        role: Role,
-        config: WebSocketConfig,
-    ) -> Self::WebSocket {
-        tokio_tungstenite::WebSocketStream::from_raw_socket(
-            ActixWsIo::Hyper(TokioIo::new(upgraded)),
-            role,
-            Some(config),
-        )
-        .await
+    async fn websocket(&self, upgraded: hyper::upgrade::Upgraded, config: WsConfig) -> WebSocket {
+        WebSocket::from_upgraded(upgraded, &config)
     }
 
     async fn read_file(&self, path: PathBuf) -> io::Result<(PathBuf, Vec<u8>)> {
@@ -202,9 +139,9 @@ impl engineio_hyper::Runtime for Actix {
     async fn connect_websocket(
         &self,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &Self::TlsConfig,
-    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
+    ) -> Result<Self::ClientWebSocket, WsConnectError> {
         engineio_tokio::Tokio
             .connect_websocket(request, config, tls)
             .await
@@ -255,14 +192,7 @@ pub async fn handle<H: Handler>(
         request
             .extensions_mut()
             .insert(ExternalUpgrade::new(move |config| async move {
-                Ok::<_, io::Error>(
-                    tokio_tungstenite::WebSocketStream::from_raw_socket(
-                        ActixWsIo::Actix(ours),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await,
-                )
+                Ok::<_, io::Error>(WebSocket::new(ours, Role::Server, &config))
             }));
     } else {
         // The whole body, up to one byte over the limit (the protocol then answers 413).

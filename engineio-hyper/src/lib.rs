@@ -24,7 +24,7 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod tls;
-mod ws;
+pub mod ws;
 
 pub use engineio_proto as proto;
 pub use runtime::{Runtime, Timer, WebSocketIo};

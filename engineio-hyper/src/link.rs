@@ -8,10 +8,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use engineio_proto::{CloseCode, RequestId, WsMessage};
-use tungstenite::protocol::CloseFrame;
 
 use crate::runtime::WebSocketIo;
-use crate::ws::{Incoming, from_tungstenite, to_tungstenite};
+use crate::ws::{CloseFrame, Frame, Incoming, WsError, incoming};
 
 /// What reading a link found.
 #[derive(Debug, Default)]
@@ -20,7 +19,7 @@ pub(crate) struct ReadOutcome {
     pub(crate) progress: bool,
     /// The stream ended: `Ok` for a clean end (or the peer's close frame), `Err` for an
     /// error.
-    pub(crate) end: Option<Result<(), tungstenite::Error>>,
+    pub(crate) end: Option<Result<(), WsError>>,
 }
 
 /// A WebSocket and its outgoing frames.
@@ -28,7 +27,7 @@ pub(crate) struct Link<W> {
     pub(crate) id: RequestId,
     /// `None` until the stream arrives (the server's upgrade is still completing).
     ws: Option<W>,
-    out: VecDeque<tungstenite::Message>,
+    out: VecDeque<Frame>,
     needs_flush: bool,
     /// A close frame is queued: once everything is written, the stream is closed.
     closing: bool,
@@ -96,7 +95,7 @@ impl<W: WebSocketIo> Link<W> {
     /// Queues a message (ignored once closing).
     pub(crate) fn push(&mut self, message: WsMessage) {
         if !self.closing {
-            self.out.push_back(to_tungstenite(message));
+            self.out.push_back(Frame::from(message));
         }
     }
 
@@ -106,11 +105,10 @@ impl<W: WebSocketIo> Link<W> {
             return;
         }
         self.closing = true;
-        self.out
-            .push_back(tungstenite::Message::Close(Some(CloseFrame {
-                code: code.as_u16().into(),
-                reason: reason.into(),
-            })));
+        self.out.push_back(Frame::Close(Some(CloseFrame {
+            code: code.as_u16(),
+            reason: reason.into(),
+        })));
     }
 
     /// The machine asks to hear once everything received so far has been read: the next
@@ -171,7 +169,7 @@ impl<W: WebSocketIo> Link<W> {
                 }
             };
             outcome.progress = true;
-            match from_tungstenite(message) {
+            match incoming(message) {
                 Incoming::Data(m) => on_data(m),
                 Incoming::Close => {
                     self.needs_flush = true;
@@ -187,7 +185,7 @@ impl<W: WebSocketIo> Link<W> {
     }
 
     /// Whether the stream takes another frame now (registers the waker when it does not).
-    pub(crate) fn ready(&mut self, cx: &mut Context<'_>) -> Result<bool, tungstenite::Error> {
+    pub(crate) fn ready(&mut self, cx: &mut Context<'_>) -> Result<bool, WsError> {
         let Some(ws) = self.ws.as_mut() else {
             return Ok(false);
         };
@@ -200,7 +198,7 @@ impl<W: WebSocketIo> Link<W> {
 
     /// Moves queued frames into the stream while it takes them. `Ok(true)` when some
     /// were taken.
-    pub(crate) fn write(&mut self, cx: &mut Context<'_>) -> Result<bool, tungstenite::Error> {
+    pub(crate) fn write(&mut self, cx: &mut Context<'_>) -> Result<bool, WsError> {
         let mut progress = false;
         let Some(ws) = self.ws.as_mut() else {
             return Ok(false);
@@ -224,7 +222,7 @@ impl<W: WebSocketIo> Link<W> {
     /// Flushes what the stream buffered (once per wake-up), and for a closing link with
     /// nothing left to write, closes the stream; marks the link done when that finished
     /// or failed.
-    pub(crate) fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), tungstenite::Error> {
+    pub(crate) fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), WsError> {
         let Some(ws) = self.ws.as_mut() else {
             return Ok(());
         };

@@ -6,24 +6,22 @@ use std::path::PathBuf;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use engineio_proto::client::ProxyUrl;
+use engineio_proto::client::{ProxyUrl, WsConnectError};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tungstenite::protocol::{Role, WebSocketConfig};
 
-/// A WebSocket stream as tokio-tungstenite and async-tungstenite provide it.
+use crate::ws::{Frame, WsConfig, WsError};
+
+/// A WebSocket as the drivers use it: a stream of received [`Frame`]s and a sink of frames
+/// to send ([`crate::ws::WebSocket`], or a wrapper of it).
 pub trait WebSocketIo:
-    Stream<Item = Result<tungstenite::Message, tungstenite::Error>>
-    + Sink<tungstenite::Message, Error = tungstenite::Error>
-    + Send
-    + Unpin
-    + 'static
+    Stream<Item = Result<Frame, WsError>> + Sink<Frame, Error = WsError> + Send + Unpin + 'static
 {
 }
 
 impl<T> WebSocketIo for T where
-    T: Stream<Item = Result<tungstenite::Message, tungstenite::Error>>
-        + Sink<tungstenite::Message, Error = tungstenite::Error>
+    T: Stream<Item = Result<Frame, WsError>>
+        + Sink<Frame, Error = WsError>
         + Send
         + Unpin
         + 'static
@@ -41,8 +39,9 @@ pub trait Timer: Send + Unpin + 'static {
 /// An async runtime, as the bindings (`engineio-tokio`, `engineio-smol`) implement it.
 ///
 /// This is the only place where the shared code touches a runtime, in the manner of
-/// quinn's `Runtime` trait. Everything else here is runtime-agnostic: hyper, tungstenite
-/// and `tokio::sync` (which needs no tokio runtime).
+/// quinn's `Runtime` trait. Everything else here is runtime-agnostic: hyper, the
+/// WebSocket framing over tokio's I/O traits, and `tokio::sync` (none of which needs a
+/// tokio runtime).
 pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     /// The runtime's timer.
     type Timer: Timer;
@@ -64,12 +63,12 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     fn spawn<F>(&self, future: F)
     where
         F: Future<Output = ()> + Send + 'static;
-    /// Wraps an upgraded HTTP connection as a WebSocket.
+    /// Wraps an upgraded HTTP connection as the server's WebSocket (normally
+    /// [`WebSocket::from_upgraded`](crate::ws::WebSocket::from_upgraded)).
     fn websocket(
         &self,
         upgraded: hyper::upgrade::Upgraded,
-        role: Role,
-        config: WebSocketConfig,
+        config: WsConfig,
     ) -> impl Future<Output = Self::WebSocket> + Send;
     /// Reads a whole file and resolves symbolic links of its path, off the async threads
     /// when the runtime needs that. Returns the canonical path and the contents.
@@ -87,13 +86,15 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
         secure: bool,
         tls: &Self::TlsConfig,
     ) -> impl Future<Output = io::Result<Self::ClientIo>> + Send;
-    /// Opens a WebSocket client connection to `request`'s URI (TLS for `wss`).
+    /// Opens a WebSocket client connection to `request`'s URI (TLS for `wss`): normally
+    /// [`connect_http`](Self::connect_http) to its host, then
+    /// [`ws::connect`](crate::ws::connect) with the request.
     fn connect_websocket(
         &self,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &Self::TlsConfig,
-    ) -> impl Future<Output = Result<Self::ClientWebSocket, tungstenite::Error>> + Send;
+    ) -> impl Future<Output = Result<Self::ClientWebSocket, WsConnectError>> + Send;
 
     /// Opens an HTTP connection to `host:port` through a `CONNECT` tunnel of `proxy` (TLS
     /// to `host` inside it when `secure`): connect to the proxy, then
@@ -119,11 +120,11 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
         &self,
         proxy: &ProxyUrl,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &Self::TlsConfig,
-    ) -> impl Future<Output = Result<Self::ClientWebSocket, tungstenite::Error>> + Send {
+    ) -> impl Future<Output = Result<Self::ClientWebSocket, WsConnectError>> + Send {
         let _ = (proxy, request, config, tls);
-        async { Err(tungstenite::Error::Io(no_proxy_support())) }
+        async { Err(crate::ws::connect_io_error(no_proxy_support())) }
     }
 }
 

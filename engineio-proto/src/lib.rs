@@ -94,6 +94,7 @@ mod timer;
 mod transport_error;
 mod utf8;
 pub mod v3;
+pub mod websocket;
 
 pub use close::{CloseReason, ProtocolError, SendError, TransportEnd, UpgradeFailure, WsViolation};
 pub use close_code::CloseCode;

@@ -6,6 +6,8 @@
 //! Every message is sent back unchanged, except the text `__broadcast__<payload>`, which
 //! sends `<payload>` to every live session.
 //!
+//! `DEFLATE=1` turns permessage-deflate on (its default settings).
+//!
 //! `THREADS` sets the executor threads of smol's global executor (default 1; it becomes
 //! `SMOL_THREADS` unless that is set). The accept loop runs on the executor too; the main
 //! thread only waits for it.
@@ -70,6 +72,10 @@ fn main() -> std::io::Result<()> {
     config.engine.transports.polling = true;
     config.engine.transports.websocket = true;
     config.engine.allow_upgrades = true;
+    // DEFLATE=1: permessage-deflate with its default settings, for clients that offer it.
+    if env_or("DEFLATE", 0u8) == 1 {
+        config.engine.websocket_deflate = Some(Default::default());
+    }
     let engine = EngineIo::new(Smol, Echo, config).expect("valid configuration");
     let _ = ENGINE.set(engine.clone());
     eprintln!("engineio-smol smol_bench_server on 127.0.0.1:{port} (threads={threads})");

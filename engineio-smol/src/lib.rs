@@ -41,9 +41,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use engineio_hyper::ws::{WebSocket, WsConfig};
+use engineio_proto::client::WsConnectError;
 use smol::net::{AsyncToSocketAddrs, TcpListener};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
-use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// The runtime-agnostic HTTP/WebSocket layer this crate builds on.
 pub use engineio_hyper;
@@ -129,8 +130,8 @@ impl Timer for SmolSleep {
 
 impl Runtime for Smol {
     type Timer = SmolSleep;
-    type WebSocket = async_tungstenite::WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
-    type ClientWebSocket = async_tungstenite::WebSocketStream<ClientStream>;
+    type WebSocket = WebSocket;
+    type ClientWebSocket = WebSocket;
     type ClientIo = FuturesIo<ClientStream>;
     type TlsConfig = TlsConfig;
 
@@ -149,18 +150,8 @@ impl Runtime for Smol {
         smol::spawn(future).detach();
     }
 
-    async fn websocket(
-        &self,
-        upgraded: hyper::upgrade::Upgraded,
-        role: Role,
-        config: WebSocketConfig,
-    ) -> Self::WebSocket {
-        async_tungstenite::WebSocketStream::from_raw_socket(
-            HyperIo::new(upgraded),
-            role,
-            Some(config),
-        )
-        .await
+    async fn websocket(&self, upgraded: hyper::upgrade::Upgraded, config: WsConfig) -> WebSocket {
+        WebSocket::from_upgraded(upgraded, &config)
     }
 
     async fn read_file(&self, path: PathBuf) -> io::Result<(PathBuf, Vec<u8>)> {
@@ -191,17 +182,15 @@ impl Runtime for Smol {
     async fn connect_websocket(
         &self,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &TlsConfig,
-    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
-        let uri = request.uri();
-        let secure = uri.scheme_str() == Some("wss");
-        let host = uri.host().unwrap_or("localhost").to_owned();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let stream = net::connect(&host, port, secure, tls).await?;
-        let (ws, _response) =
-            async_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-        Ok(ws)
+    ) -> Result<WebSocket, WsConnectError> {
+        let (host, port, secure) = engineio_hyper::ws::target(request.uri());
+        let io = self
+            .connect_http(host, port, secure, tls)
+            .await
+            .map_err(engineio_hyper::ws::connect_io_error)?;
+        engineio_hyper::ws::connect(io, request, &config).await
     }
 
     async fn connect_http_tunnel(
@@ -221,17 +210,15 @@ impl Runtime for Smol {
         &self,
         proxy: &ProxyUrl,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &TlsConfig,
-    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
-        let uri = request.uri();
-        let secure = uri.scheme_str() == Some("wss");
-        let host = uri.host().unwrap_or("localhost").to_owned();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let stream = net::connect_via(proxy, &host, port, secure, tls).await?;
-        let (ws, _response) =
-            async_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-        Ok(ws)
+    ) -> Result<WebSocket, WsConnectError> {
+        let (host, port, secure) = engineio_hyper::ws::target(request.uri());
+        let io = self
+            .connect_http_tunnel(proxy, host, port, secure, tls)
+            .await
+            .map_err(engineio_hyper::ws::connect_io_error)?;
+        engineio_hyper::ws::connect(io, request, &config).await
     }
 }
 

@@ -6,6 +6,8 @@
 //! Every message is sent back unchanged, except the text `__broadcast__<payload>`, which
 //! sends `<payload>` to every live session.
 //!
+//! `DEFLATE=1` turns permessage-deflate on (its default settings).
+//!
 //! `THREADS` sets the worker threads: 1 (the default) is a current-thread runtime, more is
 //! a multi-thread runtime with that many workers.
 //!
@@ -86,6 +88,10 @@ fn main() -> std::io::Result<()> {
     let _prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("no other recorder installed");
+    // DEFLATE=1: permessage-deflate with its default settings, for clients that offer it.
+    if env_or("DEFLATE", 0u8) == 1 {
+        config.engine.websocket_deflate = Some(Default::default());
+    }
     runtime.block_on(async {
         let engine = EngineIo::new(Tokio, Echo, config).expect("valid configuration");
         let _ = ENGINE.set(engine.clone());

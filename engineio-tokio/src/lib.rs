@@ -61,9 +61,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use engineio_hyper::ws::{WebSocket, WsConfig};
+use engineio_proto::client::WsConnectError;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// The runtime-agnostic HTTP/WebSocket layer this crate builds on.
 pub use engineio_hyper;
@@ -146,8 +147,8 @@ impl Timer for TokioSleep {
 
 impl Runtime for Tokio {
     type Timer = TokioSleep;
-    type WebSocket = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-    type ClientWebSocket = tokio_tungstenite::WebSocketStream<ClientStream>;
+    type WebSocket = WebSocket;
+    type ClientWebSocket = WebSocket;
     type ClientIo = TokioIo<ClientStream>;
     type TlsConfig = TlsConfig;
 
@@ -166,18 +167,8 @@ impl Runtime for Tokio {
         tokio::spawn(future);
     }
 
-    async fn websocket(
-        &self,
-        upgraded: hyper::upgrade::Upgraded,
-        role: Role,
-        config: WebSocketConfig,
-    ) -> Self::WebSocket {
-        tokio_tungstenite::WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            role,
-            Some(config),
-        )
-        .await
+    async fn websocket(&self, upgraded: hyper::upgrade::Upgraded, config: WsConfig) -> WebSocket {
+        WebSocket::from_upgraded(upgraded, &config)
     }
 
     async fn read_file(&self, path: PathBuf) -> io::Result<(PathBuf, Vec<u8>)> {
@@ -203,17 +194,15 @@ impl Runtime for Tokio {
     async fn connect_websocket(
         &self,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &TlsConfig,
-    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
-        let uri = request.uri();
-        let secure = uri.scheme_str() == Some("wss");
-        let host = uri.host().unwrap_or("localhost").to_owned();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let stream = net::connect(&host, port, secure, tls).await?;
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-        Ok(ws)
+    ) -> Result<WebSocket, WsConnectError> {
+        let (host, port, secure) = engineio_hyper::ws::target(request.uri());
+        let io = self
+            .connect_http(host, port, secure, tls)
+            .await
+            .map_err(engineio_hyper::ws::connect_io_error)?;
+        engineio_hyper::ws::connect(io, request, &config).await
     }
 
     async fn connect_http_tunnel(
@@ -233,17 +222,15 @@ impl Runtime for Tokio {
         &self,
         proxy: &ProxyUrl,
         request: http::Request<()>,
-        config: WebSocketConfig,
+        config: WsConfig,
         tls: &TlsConfig,
-    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
-        let uri = request.uri();
-        let secure = uri.scheme_str() == Some("wss");
-        let host = uri.host().unwrap_or("localhost").to_owned();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let stream = net::connect_via(proxy, &host, port, secure, tls).await?;
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-        Ok(ws)
+    ) -> Result<WebSocket, WsConnectError> {
+        let (host, port, secure) = engineio_hyper::ws::target(request.uri());
+        let io = self
+            .connect_http_tunnel(proxy, host, port, secure, tls)
+            .await
+            .map_err(engineio_hyper::ws::connect_io_error)?;
+        engineio_hyper::ws::connect(io, request, &config).await
     }
 }
 

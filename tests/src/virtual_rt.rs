@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use engineio_hyper::Runtime;
 use engineio_hyper::server::{EngineIo, Handler, PeerAddr};
+use engineio_hyper::ws::{WebSocket, WsConfig};
+use engineio_proto::client::WsConnectError;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::DuplexStream;
-use tokio_tungstenite::tungstenite;
-use tungstenite::protocol::{Role, WebSocketConfig};
 
 #[derive(Debug)]
 struct ClockState {
@@ -140,14 +140,11 @@ pub struct VirtualRuntime {
     pub clock: ManualClock,
 }
 
-/// A WebSocket stream the virtual runtime's client side never makes (the tests drive
-/// their own clients); it exists to fill the [`Runtime`] trait's client types.
-pub type NoClientWebSocket = tokio_tungstenite::WebSocketStream<DuplexStream>;
-
 impl Runtime for VirtualRuntime {
     type Timer = ManualTimer;
-    type WebSocket = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-    type ClientWebSocket = NoClientWebSocket;
+    type WebSocket = WebSocket;
+    /// Never made: the tests drive their own clients.
+    type ClientWebSocket = WebSocket;
     type ClientIo = TokioIo<DuplexStream>;
     type TlsConfig = ();
 
@@ -169,18 +166,8 @@ impl Runtime for VirtualRuntime {
         tokio::spawn(future);
     }
 
-    async fn websocket(
-        &self,
-        upgraded: hyper::upgrade::Upgraded,
-        role: Role,
-        config: WebSocketConfig,
-    ) -> Self::WebSocket {
-        tokio_tungstenite::WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            role,
-            Some(config),
-        )
-        .await
+    async fn websocket(&self, upgraded: hyper::upgrade::Upgraded, config: WsConfig) -> WebSocket {
+        WebSocket::from_upgraded(upgraded, &config)
     }
 
     async fn read_file(&self, path: PathBuf) -> io::Result<(PathBuf, Vec<u8>)> {
@@ -209,10 +196,10 @@ impl Runtime for VirtualRuntime {
     async fn connect_websocket(
         &self,
         _request: http::Request<()>,
-        _config: WebSocketConfig,
+        _config: WsConfig,
         _tls: &(),
-    ) -> Result<Self::ClientWebSocket, tungstenite::Error> {
-        Err(tungstenite::Error::Io(io::Error::new(
+    ) -> Result<WebSocket, WsConnectError> {
+        Err(engineio_hyper::ws::connect_io_error(io::Error::new(
             io::ErrorKind::Unsupported,
             "the virtual runtime serves; its tests bring their own clients",
         )))

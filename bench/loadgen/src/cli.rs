@@ -139,6 +139,8 @@ pub struct Target {
     pub(crate) host: String,
     /// The Engine.IO path, with its trailing slash (`/engine.io/`).
     pub(crate) path: String,
+    /// Whether WebSockets offer permessage-deflate (`--deflate`).
+    pub(crate) deflate: bool,
 }
 
 impl Target {
@@ -156,7 +158,16 @@ impl Target {
             addr,
             host: host.into(),
             path: normalize_path(path),
+            deflate: false,
         }
+    }
+
+    /// The same target with WebSockets that offer permessage-deflate (RFC 7692) without
+    /// context takeover on either side, and compress what they send from 1024 bytes up
+    /// (Node's `ws` threshold).
+    pub fn with_deflate(mut self, deflate: bool) -> Target {
+        self.deflate = deflate;
+        self
     }
 
     /// The Engine.IO path, with its leading and trailing slashes.
@@ -183,11 +194,10 @@ impl Target {
         }
         let port: u16 = args.get("port", 3000)?;
         let addr = SocketAddr::new(ip, port);
-        Ok(Target::new(
-            addr,
-            addr.to_string(),
-            &args.string("path", "/engine.io/"),
-        ))
+        Ok(
+            Target::new(addr, addr.to_string(), &args.string("path", "/engine.io/"))
+                .with_deflate(args.flag("deflate")),
+        )
     }
 
     /// The request target of a WebSocket connection (`sid` for an upgrade).

@@ -22,7 +22,7 @@ use crate::wire::{
 };
 
 /// Options of this mode.
-pub(crate) const OPTIONS: &[&str] = &["steps", "settle", "hold", "connect-concurrency"];
+pub(crate) const OPTIONS: &[&str] = &["steps", "settle", "hold", "connect-concurrency", "deflate"];
 
 /// A ping later than the interval by more than this is late.
 const LATE_SLACK: Duration = Duration::from_secs(1);

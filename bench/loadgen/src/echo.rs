@@ -22,8 +22,11 @@ use crate::wire::{
 
 /// Options of this mode.
 pub(crate) const OPTIONS: &[&str] = &[
-    "clients", "size", "window", "batch", "binary", "duration", "warmup",
+    "clients", "size", "window", "batch", "binary", "duration", "warmup", "deflate",
 ];
+
+/// With `--deflate`, one compressed echo in this many is inflated to check its length.
+const INFLATE_CHECK_EVERY: u64 = 64;
 
 /// What every client of a run shares.
 struct Plan {
@@ -62,7 +65,14 @@ pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
         m.extend_from_slice(&payload);
         (OP_TEXT, m)
     };
-    let one = frame(op, &message);
+    let one = if target.deflate && message.len() >= crate::wire::DEFLATE_THRESHOLD {
+        crate::wire::deflated_frame(op, &message)
+    } else {
+        frame(op, &message)
+    };
+    let rss_before = args
+        .server_pid()?
+        .and_then(|pid| crate::metrics::status_kb(pid, "VmRSS"));
     let mut connections = Vec::with_capacity(clients);
     let mut connect_failed = 0u64;
     let mut first_error = None;
@@ -111,6 +121,10 @@ pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
     let cpu = CpuMeter::start_all(&args.server_pids()?);
     tokio::time::sleep_until(run.until.into()).await;
     let usage = cpu.stop();
+    // The server's memory with every client busy (against before they connected).
+    let rss_busy = args
+        .server_pid()?
+        .and_then(|pid| crate::metrics::status_kb(pid, "VmRSS"));
     let mut total = Stats::default();
     for t in tasks {
         match t.await {
@@ -128,12 +142,17 @@ pub(crate) async fn run(args: &Args, target: Target) -> Result<(), String> {
         &format!(
             "mode=echo label={label} clients={connected} connect_failed={connect_failed} size={size} \
              binary={binary} window={window} batch={batch} duration_s={:.1} msgs={} msgs_per_s={rate:.0} \
-             {} errors={} {} msgs_per_server_cpu_s={per_cpu:.0}{}",
+             {} errors={} {} msgs_per_server_cpu_s={per_cpu:.0} deflate={} compressed_echoes={} \
+             rss_before_kb={} rss_busy_kb={}{}",
             run.seconds(),
             total.ops,
             total.latency.fields(""),
             total.errors,
             usage.fields(),
+            target.deflate,
+            total.compressed,
+            rss_before.map_or(-1, |v| v as i64),
+            rss_busy.map_or(-1, |v| v as i64),
             total.error_field()
         ),
         &format!(
@@ -200,8 +219,21 @@ async fn client(mut s: TcpStream, mut rb: ReadBuf, plan: Arc<Plan>) -> Stats {
         let counting = plan.run.contains(now);
         while let Some(f) = parse_frame(rb.data()) {
             let payload = f.payload(rb.data());
-            let is_echo =
-                f.op == plan.echo_op && (f.op == OP_BINARY || payload.first() == Some(&b'4'));
+            let is_echo = f.op == plan.echo_op
+                && (f.op == OP_BINARY || f.compressed || payload.first() == Some(&b'4'));
+            if is_echo && f.compressed {
+                stats.compressed += 1;
+                if stats.compressed % INFLATE_CHECK_EVERY == 1 {
+                    match crate::wire::inflated_len(payload) {
+                        Some(n) if n == plan.echo_len => {}
+                        Some(n) => stats.error(format!(
+                            "echo of {n} bytes inflated, sent {}",
+                            plan.echo_len
+                        )),
+                        None => stats.error("a compressed echo does not inflate"),
+                    }
+                }
+            }
             if is_echo {
                 match sent_at.pop_front() {
                     Some(t0) if counting => {
@@ -211,7 +243,7 @@ async fn client(mut s: TcpStream, mut rb: ReadBuf, plan: Arc<Plan>) -> Stats {
                     Some(_) => {}
                     None => stats.error("an echo nobody asked for"),
                 }
-                if f.len != plan.echo_len {
+                if f.len != plan.echo_len && !f.compressed {
                     stats.error(format!("echo of {} bytes, sent {}", f.len, plan.echo_len));
                 }
             } else {

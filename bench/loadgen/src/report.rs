@@ -16,6 +16,8 @@ pub(crate) struct Stats {
     pub(crate) errors: u64,
     /// The first failure, for the RESULT line.
     pub(crate) first_error: Option<String>,
+    /// Echoes that came compressed (permessage-deflate).
+    pub(crate) compressed: u64,
 }
 
 impl Stats {
@@ -32,6 +34,7 @@ impl Stats {
         self.ops += other.ops;
         self.latency.merge(&other.latency);
         self.errors += other.errors;
+        self.compressed += other.compressed;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }

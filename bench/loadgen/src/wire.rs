@@ -24,12 +24,75 @@ pub(crate) const OP_CLOSE: u8 = 8;
 pub(crate) const OP_PING: u8 = 9;
 pub(crate) const OP_PONG: u8 = 10;
 
+/// What `--deflate` offers: permessage-deflate with no context kept on either side, so
+/// that each compressed message can be made (and read) on its own.
+pub(crate) const DEFLATE_OFFER: &str =
+    "permessage-deflate; client_no_context_takeover; server_no_context_takeover";
+
+/// Messages from this size up are compressed by a `--deflate` client (Node's `ws`
+/// threshold).
+pub(crate) const DEFLATE_THRESHOLD: usize = 1024;
+
 /// The largest response head or frame this client buffers.
 const MAX_BUFFER: usize = 64 << 20;
 
 /// Appends one masked client frame to `out`.
 pub(crate) fn encode_frame(opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
-    out.push(0x80 | opcode);
+    encode_frame_bits(0x80 | opcode, payload, out);
+}
+
+/// One masked client frame of a message compressed with permessage-deflate (RSV1 set):
+/// the payload deflated on its own (no context), without the final empty block's tail.
+pub(crate) fn deflated_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut deflated = Vec::with_capacity(payload.len() + 64);
+    // The output is grown as needed; a sync flush ends the message (RFC 7692 7.2.1).
+    loop {
+        let before = c.total_in() as usize;
+        deflated.reserve(payload.len() / 2 + 64);
+        let status = c
+            .compress_vec(
+                &payload[before..],
+                &mut deflated,
+                flate2::FlushCompress::Sync,
+            )
+            .expect("deflate of an in-memory buffer");
+        if c.total_in() as usize == payload.len()
+            && deflated.len() < deflated.capacity()
+            && status == flate2::Status::Ok
+        {
+            break;
+        }
+    }
+    if deflated.ends_with(&[0, 0, 0xff, 0xff]) {
+        deflated.truncate(deflated.len() - 4);
+    }
+    let mut out = Vec::with_capacity(deflated.len() + 14);
+    encode_frame_bits(0x80 | 0x40 | opcode, &deflated, &mut out);
+    out
+}
+
+/// The length of a compressed message's payload once inflated (on its own: the server
+/// keeps no context), or `None` if it does not inflate.
+pub(crate) fn inflated_len(payload: &[u8]) -> Option<usize> {
+    let mut d = flate2::Decompress::new(false);
+    let mut input = Vec::with_capacity(payload.len() + 4);
+    input.extend_from_slice(payload);
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::with_capacity(payload.len() * 4 + 64);
+    loop {
+        let before = d.total_in() as usize;
+        d.decompress_vec(&input[before..], &mut out, flate2::FlushDecompress::Sync)
+            .ok()?;
+        if d.total_in() as usize == input.len() && out.len() < out.capacity() {
+            return Some(out.len());
+        }
+        out.reserve(out.capacity().max(1024));
+    }
+}
+
+fn encode_frame_bits(first: u8, payload: &[u8], out: &mut Vec<u8>) {
+    out.push(first);
     let n = payload.len();
     if n < 126 {
         out.push(0x80 | n as u8);
@@ -56,6 +119,8 @@ pub(crate) fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 pub(crate) struct Frame {
     /// The opcode.
     pub(crate) op: u8,
+    /// RSV1: a message compressed with permessage-deflate.
+    pub(crate) compressed: bool,
     /// Where the payload starts.
     pub(crate) start: usize,
     /// The payload length.
@@ -80,6 +145,7 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Option<Frame> {
         return None;
     }
     let op = buf[0] & 0x0f;
+    let compressed = buf[0] & 0x40 != 0;
     let masked = buf[1] & 0x80 != 0;
     let mut len = (buf[1] & 0x7f) as usize;
     let mut start = 2;
@@ -97,7 +163,12 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Option<Frame> {
     if buf.len() < start + len {
         return None;
     }
-    Some(Frame { op, start, len })
+    Some(Frame {
+        op,
+        compressed,
+        start,
+        len,
+    })
 }
 
 /// A read buffer: bytes `start..end` are unparsed. Grows only when one frame or response
@@ -229,9 +300,14 @@ pub(crate) async fn ws_connect_from(
         None => TcpStream::connect(target.addr).await?,
     };
     stream.set_nodelay(true)?;
+    let extensions = if target.deflate {
+        format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
+    } else {
+        String::new()
+    };
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
         target.ws_uri(sid),
         target.host
     );
@@ -246,6 +322,15 @@ pub(crate) async fn ws_connect_from(
                     "upgrade refused: {}",
                     first_line(head)
                 )));
+            }
+            if target.deflate
+                && !String::from_utf8_lossy(head)
+                    .to_ascii_lowercase()
+                    .contains("sec-websocket-extensions: permessage-deflate")
+            {
+                return Err(io::Error::other(
+                    "--deflate: the server did not agree to permessage-deflate",
+                ));
             }
             rb.consume(end);
             return Ok((stream, rb));

@@ -2,9 +2,11 @@
 //! status, header and byte visible (our `Client` hides them, as it should).
 //!
 //! Requests go over hyper's HTTP/1 client on the binding's connections (TCP, or TLS for
-//! https), WebSockets over tungstenite through the binding; nothing here parses HTTP or
+//! https), WebSockets through the binding; nothing here parses HTTP or
 //! frames WebSocket by hand.
 
+use engineio_tokio::engineio_hyper::ws::Frame;
+use engineio_tokio::proto::client::WsConnectError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -319,11 +321,11 @@ impl Raw {
         sid: Option<&str>,
         headers: &[(HeaderName, HeaderValue)],
     ) -> Result<Ws, WsError> {
-        use tungstenite::client::IntoClientRequest;
         let uri = self.endpoint.ws_uri(sid, self.t());
-        let mut request = uri
+        let mut request = http::Request::new(());
+        *request.uri_mut() = uri
             .as_str()
-            .into_client_request()
+            .parse()
             .map_err(|e| WsError::Io(format!("invalid WebSocket URI {uri}: {e}")))?;
         for (name, value) in self.endpoint.config.headers.iter() {
             request.headers_mut().append(name.clone(), value.clone());
@@ -331,7 +333,7 @@ impl Raw {
         for (name, value) in headers {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        let config = tungstenite::protocol::WebSocketConfig::default();
+        let config = engineio_tokio::engineio_hyper::ws::WsConfig::new(64 << 20);
         let connect = Tokio.connect_websocket(request, config, &self.endpoint.tls);
         match tokio::time::timeout(self.timeout, connect).await {
             Err(_) => Err(WsError::Io(format!(
@@ -342,16 +344,16 @@ impl Raw {
                 stream,
                 timeout: self.timeout,
             }),
-            Ok(Err(tungstenite::Error::Http(response))) => {
-                let (parts, body) = response.into_parts();
+            Ok(Err(WsConnectError::Rejected(response))) => {
                 Err(WsError::Refused(Box::new(Answer {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body: Bytes::from(body.unwrap_or_default()),
+                    status: response.status,
+                    headers: response.headers,
+                    body: response.body,
                     took: Duration::ZERO,
                 })))
             }
-            Ok(Err(e)) => Err(WsError::Io(e.to_string())),
+            Ok(Err(WsConnectError::Transport(e))) => Err(WsError::Io(e.to_string())),
+            Ok(Err(e)) => Err(WsError::Io(format!("{e:?}"))),
         }
     }
 }
@@ -545,8 +547,7 @@ impl Ws {
     pub(crate) async fn send(&mut self, text: &str) -> Result<(), String> {
         tokio::time::timeout(
             self.timeout,
-            self.stream
-                .send(tungstenite::Message::text(text.to_owned())),
+            self.stream.send(Frame::Text(text.to_owned().into())),
         )
         .await
         .map_err(|_| "the WebSocket did not take a frame in time".to_owned())?
@@ -565,17 +566,17 @@ impl Ws {
                 Ok(None) => return Err(WsEnd::Closed("no close frame".into())),
                 Ok(Some(Err(e))) => return Err(WsEnd::Error(e.to_string())),
                 Ok(Some(Ok(m))) => match m {
-                    tungstenite::Message::Text(t) => return Ok(t.as_str().to_owned()),
-                    tungstenite::Message::Binary(b) => {
+                    Frame::Text(t) => return Ok(t.as_str().to_owned()),
+                    Frame::Binary(b) => {
                         return Ok(format!("<binary {} bytes>", b.len()));
                     }
-                    tungstenite::Message::Close(c) => {
+                    Frame::Close(c) => {
                         return Err(WsEnd::Closed(
-                            c.map(|c| format!("code {} {}", u16::from(c.code), c.reason))
+                            c.map(|c| format!("code {} {}", c.code, c.reason))
                                 .unwrap_or_else(|| "no code".into()),
                         ));
                     }
-                    _ => {} // WebSocket ping/pong: tungstenite answers pings itself
+                    _ => {} // WebSocket ping/pong: the framing library answers pings itself
                 },
             }
         }
@@ -606,15 +607,15 @@ impl Ws {
     /// Sends the close packet and closes (best effort, bounded).
     pub(crate) async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            let _ = self.stream.send(tungstenite::Message::text("1")).await;
-            let _ = self.stream.close(None).await;
+            let _ = self.stream.send(Frame::Text("1".into())).await;
+            let _ = self.stream.close().await;
         })
         .await;
     }
 
     /// Closes without the close packet (an abandoned probe).
     pub(crate) async fn drop_socket(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.close(None)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.close()).await;
     }
 }
 

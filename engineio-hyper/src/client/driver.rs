@@ -9,11 +9,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use engineio_proto::client::{
     ClientAction, ClientEvent, HttpError, HttpRequest, ProxyUrl, WsConnectError, WsLimits,
 };
-use engineio_proto::{IoError, RequestId, Response, TransportError};
+use engineio_proto::{RequestId, Response, TransportError};
 use futures_util::future::{AbortHandle, abortable};
 use tokio::sync::mpsc;
 
@@ -153,7 +152,8 @@ impl<R: Runtime> Driver<R> {
                     uri,
                     headers,
                     limits,
-                } => self.ws_connect(id, uri, headers, limits),
+                    deflate,
+                } => self.ws_connect(id, uri, headers, limits, deflate),
                 ClientAction::WsSend { ws, message } => self.sockets.send(ws, message),
                 ClientAction::WsClose { ws, code, reason } => {
                     self.sockets.close(ws, code, reason);
@@ -236,6 +236,7 @@ impl<R: Runtime> Driver<R> {
         uri: http::Uri,
         headers: http::HeaderMap,
         limits: WsLimits,
+        deflate: Option<engineio_proto::websocket::DeflateConfig>,
     ) {
         let runtime = self.runtime.clone();
         let tls = self.tls.clone();
@@ -244,11 +245,9 @@ impl<R: Runtime> Driver<R> {
         let (task, handle) = abortable(async move {
             let input = match websocket_request(&uri, headers) {
                 Ok(request) => {
-                    let config = tungstenite::protocol::WebSocketConfig::default()
-                        .read_buffer_size(16 * 1024)
-                        .write_buffer_size(64 * 1024)
-                        .max_message_size(Some(limits.max_message_size))
-                        .max_frame_size(Some(limits.max_frame_size));
+                    let mut config = crate::ws::WsConfig::new(limits.max_message_size);
+                    config.max_frame_size = limits.max_frame_size;
+                    config.deflate_config = deflate;
                     let connected = match &proxy {
                         None => runtime.connect_websocket(request, config, &tls).await,
                         Some(proxy) => {
@@ -259,7 +258,7 @@ impl<R: Runtime> Driver<R> {
                     };
                     match connected {
                         Ok(ws) => Input::WsConnected(id, ws),
-                        Err(e) => Input::WsFailed(id, ws_connect_error(e)),
+                        Err(e) => Input::WsFailed(id, e),
                     }
                 }
                 Err(e) => Input::WsFailed(id, WsConnectError::Transport(e)),
@@ -347,45 +346,14 @@ impl<R: Runtime> Future for Driver<R> {
     }
 }
 
-/// Builds the WebSocket upgrade request: tungstenite's handshake headers plus ours.
+/// The WebSocket upgrade request: the URL and our headers (the handshake's own headers
+/// are added by [`crate::ws::connect`]).
 fn websocket_request(
     uri: &http::Uri,
     headers: http::HeaderMap,
 ) -> Result<http::Request<()>, TransportError> {
-    use tungstenite::client::IntoClientRequest;
-    let mut request = uri
-        .clone()
-        .into_client_request()
-        .map_err(|e| TransportError::Connect(IoError::new(std::io::ErrorKind::InvalidInput, e)))?;
-    for (name, value) in headers.iter() {
-        request.headers_mut().append(name.clone(), value.clone());
-    }
+    let mut request = http::Request::new(());
+    *request.uri_mut() = uri.clone();
+    *request.headers_mut() = headers;
     Ok(request)
-}
-
-/// Why a WebSocket connect failed: the server's HTTP answer when it sent one (Engine.IO
-/// servers put their error there), a reset, or a failure to connect.
-fn ws_connect_error(error: tungstenite::Error) -> WsConnectError {
-    use std::io::ErrorKind;
-    match error {
-        tungstenite::Error::Http(response) => {
-            let (parts, body) = response.into_parts();
-            WsConnectError::Rejected(Response {
-                status: parts.status,
-                headers: parts.headers,
-                body: Bytes::from(body.unwrap_or_default()),
-            })
-        }
-        tungstenite::Error::Io(e) if crate::proxy::proxy_refusal(&e).is_some() => {
-            WsConnectError::Transport(super::http::connect_error(e))
-        }
-        tungstenite::Error::Io(e) if crate::ws::is_reset(e.kind()) => {
-            WsConnectError::Transport(TransportError::Reset(e.into()))
-        }
-        tungstenite::Error::Io(e) => WsConnectError::Transport(TransportError::Connect(e.into())),
-        e @ (tungstenite::Error::Protocol(_) | tungstenite::Error::HttpFormat(_)) => {
-            WsConnectError::Transport(TransportError::Io(IoError::new(ErrorKind::InvalidData, e)))
-        }
-        e => WsConnectError::Transport(TransportError::Connect(IoError::new(ErrorKind::Other, e))),
-    }
 }

@@ -248,7 +248,7 @@ fn write_link<W: WebSocketIo>(
     link: &mut Link<W>,
     pull: &mut impl FnMut(RequestId, &mut Vec<WsMessage>),
     batch: &mut Vec<WsMessage>,
-) -> Result<bool, tungstenite::Error> {
+) -> Result<bool, crate::ws::WsError> {
     let mut progress = link.write(cx)?;
     if !link.is_closing() {
         for _ in 0..WRITE_ROUNDS {

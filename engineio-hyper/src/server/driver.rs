@@ -234,10 +234,14 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
                 tracing::trace!(sid = %self.socket.sid(), request = request.0, status = %response.status, body = %Body(&response.body), "answer");
                 self.reply(request, Reply::Response(*response));
             }
-            Action::AcceptWebSocket { request, headers } => {
+            Action::AcceptWebSocket {
+                request,
+                headers,
+                deflate,
+            } => {
                 tracing::debug!(sid = %self.socket.sid(), ws = request.0, "websocket accepted");
                 self.links.push(Link::pending(request));
-                self.reply(request, Reply::AcceptWebSocket(headers));
+                self.reply(request, Reply::AcceptWebSocket(headers, deflate));
             }
             Action::WsSend { ws, message } => {
                 tracing::trace!(sid = %self.socket.sid(), ws = ws.0, frame = %Frame(&message), "websocket frame sent");

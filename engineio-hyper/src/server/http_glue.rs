@@ -169,7 +169,7 @@ pub(crate) fn websocket_accept(
     key: &HeaderValue,
     extra: HeaderMap,
 ) -> http::Response<ResponseBody> {
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = engineio_proto::websocket::accept_key(key.as_bytes());
     let mut headers = extra;
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));

@@ -154,16 +154,13 @@ impl SidGenerator for NodeSidGenerator {
     }
 }
 
-/// Bytes of frames tungstenite buffers before writing without waiting for a flush.
-const WS_WRITE_BUFFER: usize = 64 * 1024;
-
 pub(crate) struct Shared<H: Handler, R: Runtime> {
     pub(crate) server: Server,
     pub(crate) handler: H,
     pub(crate) runtime: R,
     pub(crate) sessions: SessionTable<H::Data>,
     pub(crate) config: Config,
-    pub(crate) ws_config: tungstenite::protocol::WebSocketConfig,
+    pub(crate) ws_config: crate::ws::WsConfig,
     pub(crate) next_id: AtomicU64,
     /// Sessions that have not ended (the table also holds ended ones until they are
     /// released).
@@ -229,16 +226,13 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
         let config = config.into();
         let server = Server::new(config.engine.clone(), sids)?;
         // Let the protocol see messages just over the limit (to answer them with 1009 and a
-        // typed reason); anything larger is cut off by tungstenite itself.
+        // typed reason); anything larger is cut off by the framing library itself.
         let limit = config.engine.max_payload.saturating_add(1);
-        // Frames queue in tungstenite's write buffer and go out with the driver's one flush
-        // per wake-up (a write buffer of 0 would cost one write system call per message).
-        let mut ws_config = tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(config.websocket_read_buffer.max(256))
-            .write_buffer_size(WS_WRITE_BUFFER)
-            .max_message_size(Some(limit))
-            .max_frame_size(Some(limit));
-        ws_config.accept_unmasked_frames = false;
+        // Frames queue in the write buffer and go out with the driver's one flush per
+        // wake-up (a write buffer of 0 would cost one write system call per message).
+        let mut ws_config = crate::ws::WsConfig::new(limit);
+        ws_config.read_buffer = config.websocket_read_buffer.max(256);
+        ws_config.deflate_config = config.engine.websocket_deflate;
         Ok(EngineIo {
             shared: Arc::new(Shared {
                 server,

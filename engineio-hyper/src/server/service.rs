@@ -428,7 +428,7 @@ async fn finish<H: Handler, R: Runtime>(
     pending.done();
     match reply {
         Some(Reply::Response(r)) => answer.respond(r),
-        Some(Reply::AcceptWebSocket(extra)) => {
+        Some(Reply::AcceptWebSocket(extra, deflate)) => {
             let Some(upgrade) = answer.upgrade.take() else {
                 // The protocol accepts only upgradable requests with a key; if the binding
                 // lost them anyway, the session hears that the socket failed.
@@ -441,13 +441,12 @@ async fn finish<H: Handler, R: Runtime>(
                 notice.upgraded();
             }
             let runtime = shared.runtime.clone();
-            let config = shared.ws_config;
+            let mut config = shared.ws_config;
+            config.deflate = deflate;
             shared.runtime.spawn(async move {
                 let ws = match upgrade.source {
                     UpgradeSource::Hyper(on_upgrade) => match on_upgrade.await {
-                        Ok(upgraded) => Ok(runtime
-                            .websocket(upgraded, tungstenite::protocol::Role::Server, config)
-                            .await),
+                        Ok(upgraded) => Ok(runtime.websocket(upgraded, config).await),
                         Err(e) => Err(e.to_string()),
                     },
                     UpgradeSource::External(external) => {

@@ -138,7 +138,8 @@ impl ConnectRequest<'_> {
 #[derive(Debug)]
 pub(crate) enum Reply {
     Response(Response),
-    AcceptWebSocket(HeaderMap),
+    /// The 101's extra headers, and the permessage-deflate parameters agreed.
+    AcceptWebSocket(HeaderMap, Option<engineio_proto::websocket::DeflateParams>),
 }
 
 pub(crate) struct SessionState {

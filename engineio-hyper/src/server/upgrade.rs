@@ -7,7 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use tungstenite::protocol::WebSocketConfig;
+use crate::ws::WsConfig as WebSocketConfig;
 
 type Start<W> =
     Box<dyn FnOnce(WebSocketConfig) -> Pin<Box<dyn Future<Output = io::Result<W>> + Send>> + Send>;

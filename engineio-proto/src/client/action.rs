@@ -44,6 +44,10 @@ pub enum ClientAction {
         /// The sizes the WebSocket library must refuse (reported as
         /// [`TransportEnd::MessageTooLarge`](crate::TransportEnd::MessageTooLarge)).
         limits: WsLimits,
+        /// The permessage-deflate offer made (its `Sec-WebSocket-Extensions` header is in
+        /// `headers`): check the server's answer with
+        /// [`accept_deflate_answer`](crate::websocket::accept_deflate_answer).
+        deflate: Option<crate::websocket::DeflateConfig>,
     },
     /// Send a control message on WebSocket `ws` (a pong, the probe, the upgrade or close
     /// packet), in order with the other actions. Application messages are pulled with

@@ -35,6 +35,7 @@ use crate::{ProtocolVersion, Sid, Transport};
 /// | [`max_handshake_size`](Self::max_handshake_size) | 64 KiB | unbounded | unbounded |
 /// | [`max_ws_message_size`](Self::max_ws_message_size) | 16 MiB | `ws` `maxPayload` 100 MiB (Node); none (browsers) | unbounded (`websocket-client`); 4 MiB (`aiohttp`) |
 /// | [`max_ws_frame_size`](Self::max_ws_frame_size) | 16 MiB | as the message | as the message |
+/// | [`websocket_deflate`](Self::websocket_deflate) | off | `perMessageDeflate` `{ threshold: 1024 }` (Node) | off (`aiohttp` `compress=15` through `websocket_extra_options`) |
 /// | [`reconnect`](Self::reconnect) | `None` (off) | none; socket.io-client: on | none; python-socketio: on |
 /// | [`offline`](Self::offline) | `Queue { max: 1024 }` | socket.io-client: unbounded `sendBuffer` | python-socketio: refused |
 /// | [`protocol_version`](Self::protocol_version) | `V4` | v4 (engine.io-client 3.x speaks v3) | v4 (python-engineio 3.x speaks v3) |
@@ -126,6 +127,11 @@ pub struct ClientConfig {
     /// The largest WebSocket frame the client reads, in bytes (a message may come in
     /// several frames). Default 16 MiB.
     pub max_ws_frame_size: usize,
+    /// permessage-deflate (RFC 7692) offered on the client's WebSockets; off by default.
+    /// See [`DeflateConfig`](crate::websocket::DeflateConfig): by default the offer asks
+    /// the server to keep no compression context either, and a server that does not
+    /// grant that is refused.
+    pub websocket_deflate: Option<crate::websocket::DeflateConfig>,
     /// Automatic reconnection: `None` (the default) to stay disconnected after a
     /// connection is lost or cannot be made.
     pub reconnect: Option<ReconnectConfig>,
@@ -259,6 +265,9 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A permessage-deflate setting is out of range.
+    #[error("{0} is out of range")]
+    InvalidDeflate(&'static str),
 }
 
 /// Query parameter names the protocol uses.
@@ -345,6 +354,7 @@ impl ClientConfig {
             max_handshake_size: 64 << 10,
             max_ws_message_size: 16 << 20,
             max_ws_frame_size: 16 << 20,
+            websocket_deflate: None,
             reconnect: None,
             offline: OfflinePolicy::default(),
             protocol_version: ProtocolVersion::V4,
@@ -412,6 +422,9 @@ impl ClientConfig {
             if limit == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
+        }
+        if let Some(d) = &self.websocket_deflate {
+            d.validate().map_err(ConfigError::InvalidDeflate)?;
         }
         if let Some(r) = &self.reconnect
             && !(0.0..=1.0).contains(&r.randomization_factor)

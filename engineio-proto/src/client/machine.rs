@@ -928,7 +928,13 @@ impl Client {
     fn ws_connect(&mut self, sid: Option<Sid>) -> RequestId {
         let id = self.next_id();
         let uri = self.uri(Transport::WebSocket, sid);
-        let headers = self.headers();
+        let mut headers = self.headers();
+        let deflate = self.config.websocket_deflate;
+        if let Some(d) = &deflate
+            && let Ok(v) = http::HeaderValue::from_str(&crate::websocket::deflate_offer(d))
+        {
+            headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, v);
+        }
         let limits = WsLimits {
             max_message_size: self.config.max_ws_message_size,
             max_frame_size: self.config.max_ws_frame_size,
@@ -938,6 +944,7 @@ impl Client {
             uri,
             headers,
             limits,
+            deflate,
         });
         id
     }

@@ -41,6 +41,7 @@ use super::RequestInfo;
 /// | [`cookie`](Self::cookie) | none | `cookie` false | `cookie` None |
 /// | [`trust_forwarded_headers`](Self::trust_forwarded_headers) | false | – | always trusted |
 /// | [`allow_eio3`](Self::allow_eio3) | false | `allowEIO3` false | – (v4 only since 4.0) |
+/// | [`websocket_deflate`](Self::websocket_deflate) | off | `perMessageDeflate` false | off (its WebSocket servers decide) |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
@@ -120,6 +121,10 @@ pub struct ServerConfig {
     /// and `4` are accepted (Node with `allowEIO3` takes any value but `4` as v3). JSONP
     /// (`j=`) stays refused either way.
     pub allow_eio3: bool,
+    /// permessage-deflate (RFC 7692) on WebSockets whose client offers it; off by
+    /// default. See [`DeflateConfig`](crate::websocket::DeflateConfig) for its settings,
+    /// their defaults beside Node's and python-engineio's, and what it costs.
+    pub websocket_deflate: Option<crate::websocket::DeflateConfig>,
 }
 
 impl Default for ServerConfig {
@@ -143,6 +148,7 @@ impl Default for ServerConfig {
             cookie: None,
             trust_forwarded_headers: false,
             allow_eio3: false,
+            websocket_deflate: None,
         }
     }
 }

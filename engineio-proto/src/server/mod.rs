@@ -115,6 +115,7 @@ pub use request::RequestInfo;
 pub use session::{Action, CLOSE_HEADER, EndedSession, Event, Session};
 
 use crate::exchange::{RequestId, Response};
+use crate::websocket::DeflateParams;
 use crate::{ProtocolVersion, Sid, Transport};
 use request::{Cors, check_origin};
 
@@ -190,6 +191,9 @@ pub enum ConfigError {
         /// Its smallest value.
         min: usize,
     },
+    /// A permessage-deflate setting is out of range.
+    #[error("{0} is out of range")]
+    InvalidDeflate(&'static str),
 }
 
 /// The smallest [`ServerConfig::max_head_size`]: RFC 9112 section 3 recommends accepting
@@ -243,6 +247,8 @@ pub struct HandshakeRequest {
     headers: HeaderMap,
     peer_addr: Option<SocketAddr>,
     secure: bool,
+    /// For a WebSocket: the permessage-deflate parameters agreed with its offer.
+    deflate: Option<DeflateParams>,
 }
 
 impl HandshakeRequest {
@@ -372,6 +378,8 @@ pub struct SessionRequest {
     pub(crate) kind: SessionRequestKind,
     pub(crate) cors: Cors,
     pub(crate) arrived: Instant,
+    /// For a WebSocket: the permessage-deflate parameters agreed with its offer.
+    pub(crate) deflate: Option<DeflateParams>,
 }
 
 impl SessionRequest {
@@ -475,6 +483,9 @@ impl Server {
                 name: "max_head_size",
                 min: MIN_HEAD_SIZE,
             });
+        }
+        if let Some(deflate) = &config.websocket_deflate {
+            deflate.validate().map_err(ConfigError::InvalidDeflate)?;
         }
         if let Some(cookie) = &config.cookie {
             let value = cookie.header_value(&Sid::from_entropy([0; 15]));
@@ -678,12 +689,17 @@ impl Server {
             {
                 return fail(e);
             }
+            let deflate = match kind {
+                SessionRequestKind::WebSocket => self.negotiate_deflate(req),
+                _ => None,
+            };
             return Ok(Routed::Session(SessionRequest {
                 id,
                 sid,
                 kind,
                 cors,
                 arrived: now,
+                deflate,
             }));
         }
         if *req.method != Method::GET {
@@ -706,7 +722,12 @@ impl Server {
         if self.is_shutting_down() {
             return fail(RequestError::ShuttingDown);
         }
+        let deflate = match transport {
+            Transport::WebSocket => self.negotiate_deflate(req),
+            Transport::Polling => None,
+        };
         Ok(Routed::Handshake(HandshakeRequest {
+            deflate,
             id,
             sid: self.sids.generate(),
             transport,
@@ -756,7 +777,20 @@ impl Server {
             handshake.b64,
             &handshake.cors,
             headers,
+            handshake.deflate,
         ))
+    }
+
+    /// The permessage-deflate parameters to accept for a WebSocket request's offer
+    /// (`Sec-WebSocket-Extensions`), when the server has it enabled.
+    fn negotiate_deflate(&self, req: &RequestInfo<'_>) -> Option<DeflateParams> {
+        let config = self.config.websocket_deflate.as_ref()?;
+        let offers = req
+            .headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        crate::websocket::negotiate_deflate(offers, config)
     }
 
     /// Refuses a handshake: the response to send (`{"code":4,...}` with the rejection's

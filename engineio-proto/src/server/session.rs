@@ -20,6 +20,7 @@ use crate::exchange::{RequestId, Response, TEXT_PLAIN};
 use crate::timer::{TimerKey, TimerTable};
 use crate::transport_error::{IoError, TransportError};
 use crate::v3::{self, PayloadFormat};
+use crate::websocket::DeflateParams;
 use crate::{
     Handshake, Message, Packet, PayloadEncoder, PayloadLimits, ProtocolVersion, Sid, Transport,
     Utf8Bytes, WsMessage, WsViolation, decode_payload,
@@ -42,8 +43,12 @@ pub enum Action {
     AcceptWebSocket {
         /// The upgrade request, and from now on the WebSocket's id.
         request: RequestId,
-        /// Extra headers for the 101 response (the sid cookie, when configured).
+        /// Extra headers for the 101 response (the sid cookie when configured, the
+        /// agreed `Sec-WebSocket-Extensions`).
         headers: HeaderMap,
+        /// The permessage-deflate parameters agreed in the handshake (already in
+        /// `headers`): the WebSocket must run with them.
+        deflate: Option<DeflateParams>,
     },
     /// Send a message on WebSocket `ws`, after what was sent on it before.
     WsSend {
@@ -356,6 +361,7 @@ impl Session {
         b64: bool,
         cors: &Cors,
         mut headers: HeaderMap,
+        deflate: Option<DeflateParams>,
     ) -> Session {
         let upgrades = match transport {
             Transport::Polling if config.allow_upgrades && config.transports.websocket => {
@@ -417,9 +423,12 @@ impl Session {
             Transport::WebSocket => {
                 session.state = State::WebSocket { ws: request };
                 cors.apply(&mut headers);
-                session
-                    .actions
-                    .push_back(Action::AcceptWebSocket { request, headers });
+                insert_extensions(&mut headers, deflate);
+                session.actions.push_back(Action::AcceptWebSocket {
+                    request,
+                    headers,
+                    deflate,
+                });
                 session.outbox.push_back(open);
             }
         }
@@ -623,6 +632,7 @@ impl Session {
             kind,
             cors,
             arrived,
+            deflate,
             ..
         } = request;
         match kind {
@@ -633,7 +643,7 @@ impl Session {
                     self.handle_post_body(arrived, id, body);
                 }
             }
-            SessionRequestKind::WebSocket => self.on_websocket(arrived, id, cors),
+            SessionRequestKind::WebSocket => self.on_websocket(arrived, id, cors, deflate),
         }
     }
 
@@ -702,7 +712,13 @@ impl Session {
         self.post_binary = octet_stream;
     }
 
-    fn on_websocket(&mut self, now: Instant, id: RequestId, cors: Cors) {
+    fn on_websocket(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        cors: Cors,
+        deflate: Option<DeflateParams>,
+    ) {
         let taken = match &self.state {
             State::WebSocket { .. } => Some("this session already uses a WebSocket"),
             State::Polling {
@@ -719,6 +735,7 @@ impl Session {
             self.actions.push_back(Action::AcceptWebSocket {
                 request: id,
                 headers,
+                deflate: None,
             });
             return self.close_socket(now, id, CloseCode::Policy, why);
         }
@@ -739,9 +756,12 @@ impl Session {
                 ws: id,
                 probed: false,
             });
+            let mut headers = HeaderMap::new();
+            insert_extensions(&mut headers, deflate);
             self.actions.push_back(Action::AcceptWebSocket {
                 request: id,
-                headers: HeaderMap::new(),
+                headers,
+                deflate,
             });
             self.timers
                 .set(Timer::Upgrade, now + self.config.upgrade_timeout);
@@ -1598,4 +1618,13 @@ fn plain(status: StatusCode, cors: &Cors) -> Response {
     let mut r = Response::empty(status);
     cors.apply(&mut r.headers);
     r
+}
+
+/// The agreed `Sec-WebSocket-Extensions` answer, when an extension was agreed.
+fn insert_extensions(headers: &mut HeaderMap, deflate: Option<DeflateParams>) {
+    if let Some(d) = deflate
+        && let Ok(v) = http::HeaderValue::from_str(&d.to_header())
+    {
+        headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, v);
+    }
 }

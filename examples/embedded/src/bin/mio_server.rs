@@ -193,9 +193,12 @@ impl Embedded {
         while let Some(action) = s.poll_action() {
             match action {
                 Action::Respond { request, response } => _ = self.respond(now, request, &response),
-                Action::AcceptWebSocket { request, headers } => {
-                    _ = self.upgrade(now, s, request, headers)
-                }
+                // `deflate` stays `None`: this server leaves `websocket_deflate` off.
+                Action::AcceptWebSocket {
+                    request,
+                    headers,
+                    deflate: _,
+                } => _ = self.upgrade(now, s, request, headers),
                 Action::WsSend { ws, message } => {
                     self.on_link(ws, |link| link.write(now, s, to_tungstenite(message)));
                 }

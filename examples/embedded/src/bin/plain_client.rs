@@ -175,11 +175,14 @@ impl Driver {
                 self.http
                     .retain(|_, c| c.request.as_ref().is_none_or(|r| r.0 != id));
             }
+            // No permessage-deflate here (tungstenite has none): this client leaves
+            // `ClientConfig::websocket_deflate` off, so nothing is offered.
             ClientAction::WsConnect {
                 id,
                 uri,
                 headers,
                 limits,
+                deflate: _,
             } => {
                 self.ws_connect(now, id, &uri, headers, limits);
             }
