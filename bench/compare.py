@@ -20,7 +20,9 @@ Environment (or the matching --options, see --help): ROUNDS, SERVERS, PORT, DURA
 WARMUP, QUICK, HOLD (seconds idle connections stay open after the last step, to check that
 every session is pinged on time; ours only, default 27), TWO_CORE (0 to skip the 2-core rows),
 NOISY (rerun a throughput run, at most twice, when other processes used more than this % of
-a core during it; default 20).
+a core during it; default 20), TESTS (a subset of the throughput tests; `none` for
+idle connections only), CONNS (0: no idle connections), CONNS_STEPS (their steps, for every
+server).
 """
 
 import argparse
@@ -98,6 +100,9 @@ def parse_args():
                    "upgrade, broadcast, echo16k, echo16k1, echo1m (default all); conns always runs "
                    "unless CONNS=0")
     p.add_argument("--conns", type=int, default=env_default("CONNS", 1, int))
+    p.add_argument("--conns-steps", default=env_default("CONNS_STEPS", ""),
+                   help="the idle-connection steps for every server (default 1000,5000,10000, "
+                   "and 19000 more for ours)")
     p.add_argument("--deflate", action="store_true", default=env_default("DEFLATE", "0") == "1",
                    help="the load generator offers permessage-deflate on every WebSocket")
     p.add_argument("--noisy", type=float, default=env_default("NOISY", 20.0, float),
@@ -275,6 +280,8 @@ def throughput_tests(a):
 def conns_args(a, name):
     ours = name in OURS or name in OURS_EXTRA
     steps = "1000,5000,10000,19000" if ours else "1000,5000,10000"
+    if a.conns_steps:
+        steps = a.conns_steps
     hold = a.hold if ours else 0
     return ["--steps", steps, "--settle", 1 if a.quick else 3, "--hold", hold]
 
