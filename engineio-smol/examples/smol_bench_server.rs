@@ -8,6 +8,8 @@
 //!
 //! `DEFLATE=1` turns permessage-deflate on (its default settings).
 //!
+//! `WS_READ_BUFFER` sets `Config::websocket_read_buffer` (bytes; default 1024).
+//!
 //! `THREADS` sets the executor threads of smol's global executor (default 1; it becomes
 //! `SMOL_THREADS` unless that is set). The accept loop runs on the executor too; the main
 //! thread only waits for it.
@@ -72,6 +74,7 @@ fn main() -> std::io::Result<()> {
     config.engine.transports.polling = true;
     config.engine.transports.websocket = true;
     config.engine.allow_upgrades = true;
+    config.websocket_read_buffer = env_or("WS_READ_BUFFER", config.websocket_read_buffer);
     // DEFLATE=1: permessage-deflate with its default settings, for clients that offer it.
     if env_or("DEFLATE", 0u8) == 1 {
         config.engine.websocket_deflate = Some(Default::default());

@@ -8,6 +8,8 @@
 //!
 //! `DEFLATE=1` turns permessage-deflate on (its default settings).
 //!
+//! `WS_READ_BUFFER` sets `Config::websocket_read_buffer` (bytes; default 1024).
+//!
 //! `THREADS` sets the worker threads: 1 (the default) is a current-thread runtime, more is
 //! a multi-thread runtime with that many workers.
 //!
@@ -88,6 +90,7 @@ fn main() -> std::io::Result<()> {
     let _prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("no other recorder installed");
+    config.websocket_read_buffer = env_or("WS_READ_BUFFER", config.websocket_read_buffer);
     // DEFLATE=1: permessage-deflate with its default settings, for clients that offer it.
     if env_or("DEFLATE", 0u8) == 1 {
         config.engine.websocket_deflate = Some(Default::default());
