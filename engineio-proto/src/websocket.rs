@@ -43,6 +43,13 @@ pub fn accept_key(key: &[u8]) -> String {
 /// The extension's name in `Sec-WebSocket-Extensions`.
 pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
 
+/// The smallest LZ77 window (in bits) a side compresses with. RFC 7692 allows 8, but
+/// zlib raises a raw deflate window of 8 bits to 9, so a stream compressed "with 8" may
+/// refer 512 bytes back, past what a peer holding to 8 keeps: an offer that asks our
+/// side to compress with 8 is declined (a server) or failed (a client), as
+/// python-engineio's servers decline it too. Decompressing with 8 is fine.
+pub const MIN_COMPRESS_WINDOW_BITS: u8 = 9;
+
 /// permessage-deflate settings (RFC 7692), for a server ([`ServerConfig::websocket_deflate`]
 /// (crate::server::ServerConfig::websocket_deflate)) or a client
 /// ([`ClientConfig::websocket_deflate`](crate::client::ClientConfig::websocket_deflate)).
@@ -104,17 +111,19 @@ impl Default for DeflateConfig {
 }
 
 impl DeflateConfig {
-    /// Checks the values: a level over 9 or window bits outside 8..=15 are refused with
-    /// the setting's name.
+    /// Checks the values: a level over 9 or window bits outside 9..=15 are refused with
+    /// the setting's name. RFC 7692 allows a window of 8 bits, but zlib cannot compress
+    /// with it (it silently uses 9, which a peer that agreed to 8 may fail to
+    /// decompress), so 8 is never agreed for a window we compress with.
     pub fn validate(&self) -> Result<(), &'static str> {
         if self.level > 9 {
             return Err("websocket_deflate.level (0 to 9)");
         }
-        if !(8..=15).contains(&self.server_max_window_bits) {
-            return Err("websocket_deflate.server_max_window_bits (8 to 15)");
+        if !(MIN_COMPRESS_WINDOW_BITS..=15).contains(&self.server_max_window_bits) {
+            return Err("websocket_deflate.server_max_window_bits (9 to 15)");
         }
-        if !(8..=15).contains(&self.client_max_window_bits) {
-            return Err("websocket_deflate.client_max_window_bits (8 to 15)");
+        if !(MIN_COMPRESS_WINDOW_BITS..=15).contains(&self.client_max_window_bits) {
+            return Err("websocket_deflate.client_max_window_bits (9 to 15)");
         }
         Ok(())
     }
@@ -191,6 +200,13 @@ pub fn negotiate_deflate<'a>(
 }
 
 fn accept_offer(offer: &Offer, config: &DeflateConfig) -> Option<DeflateParams> {
+    if offer
+        .server_max_window_bits
+        .is_some_and(|b| b < MIN_COMPRESS_WINDOW_BITS)
+    {
+        // We would have to compress with a window zlib cannot keep to.
+        return None;
+    }
     let server_bits = match offer.server_max_window_bits {
         Some(b) => b.min(config.server_max_window_bits),
         None => config.server_max_window_bits,
@@ -281,6 +297,12 @@ pub fn accept_deflate_answer<'a>(
                 return Err(ExtensionRefused(format!(
                     "client_max_window_bits={b}, over the {} offered",
                     config.client_max_window_bits
+                )));
+            }
+            Some(Some(b)) if b < MIN_COMPRESS_WINDOW_BITS => {
+                return Err(ExtensionRefused(format!(
+                    "client_max_window_bits={b}: zlib cannot compress with a window under \
+                     {MIN_COMPRESS_WINDOW_BITS} bits"
                 )));
             }
             Some(Some(b)) => Some(b),
@@ -526,6 +548,47 @@ mod tests {
         assert!(
             accept_deflate_answer(["permessage-deflate, permessage-deflate"], Some(&loose))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_window_of_8_bits_is_never_agreed_for_the_side_that_compresses() {
+        // The server would compress with 8 bits: declined, the next offer is taken.
+        assert_eq!(
+            server(&["permessage-deflate; server_max_window_bits=8"]),
+            None
+        );
+        assert_eq!(
+            server(&[
+                "permessage-deflate; server_max_window_bits=8, permessage-deflate; \
+                 server_max_window_bits=9"
+            ])
+            .as_deref(),
+            Some(
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                 server_max_window_bits=9"
+            )
+        );
+        // The client's window of 8 is the client's to compress with: the server only
+        // decompresses with it, which any larger window can.
+        assert!(server(&["permessage-deflate; client_max_window_bits=8"]).is_some());
+        // A server that tells our client to compress with 8 bits is refused.
+        let refused = accept_deflate_answer(
+            ["permessage-deflate; client_max_window_bits=8"],
+            Some(&DeflateConfig::default()),
+        );
+        assert!(
+            refused.as_ref().is_err_and(|e| e.0.contains("zlib")),
+            "{refused:?}"
+        );
+        // and a configuration asking for 8 is refused with the setting's name.
+        let eight = DeflateConfig {
+            server_max_window_bits: 8,
+            ..DeflateConfig::default()
+        };
+        assert_eq!(
+            eight.validate(),
+            Err("websocket_deflate.server_max_window_bits (9 to 15)")
         );
     }
 }
