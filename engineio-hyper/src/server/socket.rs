@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use engineio_proto::server::{HandshakeRequest, Rejection, Session, SessionRequest};
+use engineio_proto::websocket::DeflateParams;
 use engineio_proto::{
     CloseReason, Message, RequestId, Response, SendError, Sid, Transport, TransportEnd,
     TransportError, UpgradeFailure,
@@ -139,7 +140,7 @@ impl ConnectRequest<'_> {
 pub(crate) enum Reply {
     Response(Response),
     /// The 101's extra headers, and the permessage-deflate parameters agreed.
-    AcceptWebSocket(HeaderMap, Option<engineio_proto::websocket::DeflateParams>),
+    AcceptWebSocket(HeaderMap, Option<DeflateParams>),
 }
 
 pub(crate) struct SessionState {
@@ -151,6 +152,9 @@ pub(crate) struct SessionState {
     pub(crate) released: bool,
     /// What the application queued, for the metrics (nothing without the feature).
     pub(crate) sent: crate::metrics::SendTally,
+    /// The permessage-deflate parameters of the last WebSocket the session accepted
+    /// (the session's decision, carried by `Action::AcceptWebSocket`).
+    pub(crate) websocket_deflate: Option<DeflateParams>,
 }
 
 impl SessionState {
@@ -161,6 +165,7 @@ impl SessionState {
             new_ws: Vec::new(),
             released: false,
             sent: Default::default(),
+            websocket_deflate: None,
         }
     }
 }
@@ -250,6 +255,38 @@ impl<D> Socket<D> {
     /// The transport in use.
     pub fn transport(&self) -> Transport {
         self.lock().session.transport()
+    }
+
+    /// The permessage-deflate (RFC 7692) parameters the session's WebSocket agreed in its
+    /// opening handshake, as the server answered them (`DeflateParams::to_header`):
+    /// `None` while the session is on polling (an upgrade in progress included), when
+    /// the server does not compress
+    /// ([`ServerConfig::websocket_deflate`](engineio_proto::server::ServerConfig::websocket_deflate)
+    /// is `None`), or when the client offered nothing acceptable. Once the session has
+    /// ended it still reports its last WebSocket.
+    ///
+    /// It only reports what `engineio-proto` decided; it is known from the moment the
+    /// session accepted the WebSocket: from [`Handler::on_upgrade`] on for an upgraded
+    /// session, and from the first message on for a session opened over WebSocket (in
+    /// [`Handler::on_open`] of such a session it is still `None`).
+    ///
+    /// ```
+    /// use engineio_hyper::server::Socket;
+    ///
+    /// fn compression_note(socket: &Socket<()>) -> String {
+    ///     match socket.websocket_deflate() {
+    ///         Some(params) => format!("compressed: {}", params.to_header()),
+    ///         None => format!("uncompressed ({})", socket.transport()),
+    ///     }
+    /// }
+    /// ```
+    pub fn websocket_deflate(&self) -> Option<DeflateParams> {
+        let state = self.lock();
+        if state.session.transport() == Transport::WebSocket {
+            state.websocket_deflate
+        } else {
+            None
+        }
     }
 
     /// Whether the session has ended.
