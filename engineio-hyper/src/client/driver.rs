@@ -119,6 +119,17 @@ impl<R: Runtime> Driver<R> {
                     self.shared.lock().handle_response(now, id, result);
                 }
                 Input::WsConnected(id, ws) => {
+                    // What Client::websocket_deflate reports once this socket carries the
+                    // session: the parameters it runs with (the bindings' client
+                    // WebSocket is ours; another type says nothing).
+                    let agreed = (&ws as &dyn std::any::Any)
+                        .downcast_ref::<crate::ws::WebSocket>()
+                        .and_then(crate::ws::WebSocket::deflate);
+                    *self
+                        .shared
+                        .websocket_deflate
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = agreed;
                     if self.sockets.connected(id, ws) {
                         self.shared.lock().handle_ws_connected(now, id);
                     }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use engineio_proto::client::{Client as Machine, ClientEvent};
+use engineio_proto::websocket::DeflateParams;
 use engineio_proto::{CloseReason, Handshake, Message, SendError, Sid, Transport};
 use tokio::sync::mpsc;
 
@@ -58,6 +59,9 @@ pub enum ClientError {
 /// What the handle and the driver share: the state machine, and how to wake the driver.
 struct Shared {
     machine: Mutex<Machine>,
+    /// The permessage-deflate parameters of the last WebSocket that connected (the
+    /// protocol's check of the server's answer; see [`Client::websocket_deflate`]).
+    websocket_deflate: Mutex<Option<DeflateParams>>,
     wakeup: Wakeup,
     /// The metrics' handles (nothing without the `metrics` feature).
     metrics: crate::metrics::ClientMetrics,
@@ -287,6 +291,7 @@ impl<R: Runtime> Client<R> {
         machine.connect(now);
         let shared = Arc::new(Shared {
             machine: Mutex::new(machine),
+            websocket_deflate: Mutex::new(None),
             wakeup: Wakeup::default(),
             metrics: crate::metrics::ClientMetrics::new(),
         });
@@ -362,6 +367,40 @@ impl<R: Runtime> Client<R> {
     /// The transport in use (`None` while reconnecting or once closed).
     pub fn transport(&self) -> Option<Transport> {
         self.shared.lock().transport()
+    }
+
+    /// The permessage-deflate (RFC 7692) parameters the current session's WebSocket
+    /// agreed with the server, as `engineio-proto` accepted the server's answer:
+    /// `None` while the session is on polling (an upgrade in progress included), while
+    /// reconnecting or once closed, when
+    /// [`ClientConfig::websocket_deflate`] offered nothing, or when the server declined.
+    ///
+    /// ```no_run
+    /// use engineio_hyper::client::{Client, ClientConfig};
+    /// use engineio_hyper::proto::websocket::DeflateConfig;
+    /// use engineio_hyper::proto::Transport;
+    ///
+    /// async fn connect<R: engineio_hyper::Runtime>(runtime: R) -> Result<(), Box<dyn std::error::Error>> {
+    ///     let mut config = ClientConfig::new("http://127.0.0.1:3000")?;
+    ///     config.transports = vec![Transport::WebSocket];
+    ///     config.websocket_deflate = Some(DeflateConfig::default());
+    ///     let client = Client::connect(runtime, config).await?;
+    ///     match client.websocket_deflate() {
+    ///         Some(agreed) => println!("compressed: {}", agreed.to_header()),
+    ///         None => println!("the server declined permessage-deflate"),
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn websocket_deflate(&self) -> Option<DeflateParams> {
+        if self.shared.lock().transport() != Some(Transport::WebSocket) {
+            return None;
+        }
+        *self
+            .shared
+            .websocket_deflate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the client has ended for good.

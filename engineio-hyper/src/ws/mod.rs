@@ -173,6 +173,8 @@ pub(crate) type BoxStream = Box<dyn WsStream>;
 /// echoed by the framing library, with the next flush.
 pub struct WebSocket {
     inner: backend::Inner,
+    /// The permessage-deflate parameters agreed in the opening handshake.
+    deflate: Option<DeflateParams>,
 }
 
 impl std::fmt::Debug for WebSocket {
@@ -186,7 +188,14 @@ impl WebSocket {
     pub fn new(stream: impl WsStream, role: Role, config: &WsConfig) -> Self {
         WebSocket {
             inner: backend::Inner::new(Box::new(stream), role, config),
+            deflate: config.deflate,
         }
+    }
+
+    /// The permessage-deflate parameters this WebSocket runs with ([`WsConfig::deflate`]),
+    /// `None` when it does not compress.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
     }
 
     /// The server's WebSocket over a connection hyper upgraded.
