@@ -12,6 +12,14 @@
 //! refuses this client (the `--proxy` URL without its credentials, or the environment as
 //! given), and connecting must fail with a typed proxy error naming the proxy's status
 //! (407).
+//!
+//! For the deflate rows: `--deflate` offers permessage-deflate (the default
+//! `DeflateConfig`) and then expects it: in `websocket` and `upgrade` mode every case fails
+//! when the session's WebSocket did not agree it (run it only against servers that
+//! compress). The cases `deflate` and `no_deflate` check the negotiation on both sides:
+//! [`Client::websocket_deflate`] on ours, and the server's answer to the text
+//! `__deflate__` (our server and tests/interop/node-server.js answer with their
+//! `Sec-WebSocket-Extensions` value or `off`; a server that echoes it does not say).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::{Duration, Instant};
@@ -20,8 +28,10 @@ use engineio_hyper::Runtime;
 use engineio_hyper::client::{Client, ClientConfig, ClientError, ConnectError, Proxy, ProxyUrl};
 use engineio_hyper::tls::TlsConfig;
 use engineio_proto::client::ClientEvent;
+use engineio_proto::websocket::DeflateConfig;
 use engineio_proto::{CloseReason, Message, ProtocolVersion, SendError, Transport, TransportError};
 
+/// The cases run when `--cases` does not say; `deflate` and `no_deflate` are asked for.
 const CASES: [&str; 9] = [
     "connect",
     "text",
@@ -58,6 +68,8 @@ struct Options {
     protocol: ProtocolVersion,
     proxy: Proxy,
     tls: TlsConfig,
+    /// `--deflate`: offer permessage-deflate, and fail a WebSocket that did not agree it.
+    deflate: bool,
 }
 
 struct Case<R: Runtime> {
@@ -78,6 +90,9 @@ impl<R: Runtime<TlsConfig = TlsConfig>> Case<R> {
         };
         c.protocol_version = self.options.protocol;
         c.proxy = self.options.proxy.clone();
+        if self.options.deflate {
+            c.websocket_deflate = Some(DeflateConfig::default());
+        }
         Ok(c)
     }
 
@@ -114,9 +129,71 @@ impl<R: Runtime<TlsConfig = TlsConfig>> Case<R> {
             Transport::WebSocket
         };
         match client.transport() {
-            Some(t) if t == want => Ok(client),
-            other => Err(format!("transport is {other:?}, expected {want}")),
+            Some(t) if t == want => {}
+            other => return Err(format!("transport is {other:?}, expected {want}")),
         }
+        if self.options.deflate
+            && want == Transport::WebSocket
+            && client.websocket_deflate().is_none()
+        {
+            client.disconnect().await;
+            return Err(
+                "the WebSocket did not agree permessage-deflate (--deflate expects it)".into(),
+            );
+        }
+        Ok(client)
+    }
+
+    /// The `deflate` (`want`) and `no_deflate` cases: what our client agreed, what the
+    /// server says it agreed (its answer to `__deflate__`), and for `deflate` a 100 kB
+    /// echo over the compressed WebSocket.
+    async fn deflate_case(&self, want: bool) -> Result<String, String> {
+        let mut client = self.open().await?;
+        let ours = client.websocket_deflate();
+        let mut detail = format!(
+            "client: {}",
+            ours.map_or_else(|| "off".to_owned(), |d| d.to_header())
+        );
+        client.send("__deflate__").map_err(|e| e.to_string())?;
+        let answer = match with_timeout(&self.runtime, STEP, client.recv()).await {
+            Some(Some(Message::Text(t))) => t.to_string(),
+            Some(Some(other)) => {
+                return Err(format!(
+                    "__deflate__ answered with {} bytes of binary",
+                    other.len()
+                ));
+            }
+            Some(None) => return Err("connection ended before __deflate__ was answered".into()),
+            None => return Err("no answer to __deflate__ within 5 s".into()),
+        };
+        let result = if ours.is_some() != want {
+            Err(if want {
+                "permessage-deflate was not agreed".to_owned()
+            } else {
+                "permessage-deflate was agreed although not offered".to_owned()
+            })
+        } else if answer == "__deflate__" {
+            detail.push_str("; server: echoed (does not report)");
+            Ok(())
+        } else {
+            detail.push_str(&format!("; server: {answer:?}"));
+            let theirs = (answer != "off").then(|| extension_params(&answer));
+            match (ours, theirs) {
+                (None, None) => Ok(()),
+                (Some(d), Some(t)) if extension_params(&d.to_header()) == t => Ok(()),
+                _ => Err("the server's view differs from the client's".to_owned()),
+            }
+        };
+        let result = match result {
+            Ok(()) if want => self
+                .echo(&mut client, Message::from(text_100k()))
+                .await
+                .map(|e| format!("{detail}; then {e} with permessage-deflate agreed")),
+            Ok(()) => Ok(detail),
+            Err(e) => Err(format!("{e}; {detail}")),
+        };
+        client.disconnect().await;
+        result
     }
 
     async fn echo(&self, client: &mut Client<R>, message: Message) -> Result<String, String> {
@@ -133,7 +210,14 @@ impl<R: Runtime<TlsConfig = TlsConfig>> Case<R> {
         match case {
             "connect" => {
                 let client = self.open().await?;
-                let detail = format!("sid {:?} over {:?}", client.sid(), client.transport());
+                let detail = format!(
+                    "sid {:?} over {:?}, permessage-deflate {}",
+                    client.sid(),
+                    client.transport(),
+                    client
+                        .websocket_deflate()
+                        .map_or_else(|| "off".to_owned(), |d| d.to_header())
+                );
                 client.disconnect().await;
                 Ok(detail)
             }
@@ -189,6 +273,8 @@ impl<R: Runtime<TlsConfig = TlsConfig>> Case<R> {
                     },
                 }
             }
+            "deflate" => self.deflate_case(true).await,
+            "no_deflate" => self.deflate_case(false).await,
             "client_close" => {
                 let client = self.open().await?;
                 match with_timeout(&self.runtime, STEP, client.disconnect()).await {
@@ -251,6 +337,19 @@ async fn with_timeout<R: Runtime, F: std::future::Future>(
     .await
 }
 
+/// The parameters of a `Sec-WebSocket-Extensions` value (`permessage-deflate; a; b=9`),
+/// sorted and without spaces, to compare two sides' views.
+fn extension_params(header: &str) -> Vec<String> {
+    let mut params: Vec<String> = header
+        .split(';')
+        .skip(1)
+        .map(|p| p.chars().filter(|c| !c.is_whitespace()).collect())
+        .filter(|p: &String| !p.is_empty())
+        .collect();
+    params.sort();
+    params
+}
+
 /// `url` without its credentials, so that a proxy that wants them refuses (407).
 fn without_credentials(url: &ProxyUrl) -> String {
     format!("http://{}", url.authority())
@@ -309,6 +408,7 @@ fn options() -> Result<Options, String> {
         protocol,
         proxy,
         tls,
+        deflate: std::env::args().any(|a| a == "--deflate"),
     })
 }
 

@@ -22,6 +22,13 @@
 //!
 //! For the interop matrix's v3 and proxy rows: `--allow-eio3` (Engine.IO v3 clients too),
 //! and `--tls-cert PEM --tls-key PEM` (https and wss, with tests/interop/tls/server.pem).
+//!
+//! For the deflate rows: `--deflate` turns on permessage-deflate with the default
+//! [`DeflateConfig`] (threshold 1024 B, level 1, no context takeover, 15-bit windows), and
+//! the text `__deflate__` is answered (not echoed) with what the session's WebSocket
+//! agreed: the `Sec-WebSocket-Extensions` value the server answered, or `off` (polling,
+//! deflate not configured, or nothing acceptable offered). Clients check the negotiation
+//! from our side with it.
 #![allow(clippy::print_stderr)]
 
 use std::time::Duration;
@@ -30,6 +37,7 @@ use engineio_hyper::server::{Config, ConnectRequest, Handler, Rejection, Socket}
 use engineio_proto::Message;
 use engineio_proto::server::AllowedOrigins;
 use engineio_proto::static_files::StaticFiles;
+use engineio_proto::websocket::DeflateConfig;
 
 struct Echo;
 
@@ -43,6 +51,13 @@ impl Handler for Echo {
     fn on_message(&self, socket: &Socket<()>, message: Message) {
         if message.as_text() == Some("__close__") {
             socket.close();
+        } else if message.as_text() == Some("__deflate__") {
+            let agreed = socket
+                .websocket_deflate()
+                .map_or_else(|| "off".to_owned(), |d| d.to_header());
+            if let Err(e) = socket.send(agreed) {
+                eprintln!("answer to {} failed: {e}", socket.sid());
+            }
         } else if let Err(e) = socket.send(message) {
             eprintln!("echo to {} failed: {e}", socket.sid());
         }
@@ -70,6 +85,9 @@ fn config() -> Config {
         config.listen_backlog = backlog;
     }
     config.engine.max_payload = 1_000_000;
+    if flag("--deflate") {
+        config.engine.websocket_deflate = Some(DeflateConfig::default());
+    }
     let origins = args("--allow-origin");
     config.engine.cors.origins = if origins.is_empty() {
         AllowedOrigins::Any
