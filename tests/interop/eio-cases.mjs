@@ -17,10 +17,12 @@ export const CASES = [
   "server_close",
 ];
 
-// Cases the drivers know but run only when asked for (run.py asks for them in the
-// Engine.IO v3 rows): binary_b64 opens with forceBase64 (the b64=1 query), which v3
-// servers must honour with base64 payloads and text frames.
-export const EXTRA_CASES = ["binary_b64"];
+// Cases the drivers know but run only when asked for: binary_b64 (the Engine.IO v3 rows)
+// opens with forceBase64 (the b64=1 query), which v3 servers must honour with base64
+// payloads and text frames; deflate and no_deflate (the deflate rows) check what the
+// WebSocket agreed on permessage-deflate, on the client's side and, through the text
+// `__deflate__` that our server answers with its view, on the server's (README.md).
+export const EXTRA_CASES = ["binary_b64", "deflate", "no_deflate"];
 
 export const TRANSPORTS = ["polling", "websocket", "upgrade"];
 
@@ -99,6 +101,9 @@ export async function runEioCase(connect, o) {
   function open() {
     const opts = { path: "/engine.io/", tryAllTransports: false, rememberUpgrade: false };
     if (o.name === "binary_b64") opts.forceBase64 = true;
+    // engine.io-client's own default (Node: { threshold: 1024 }) unless told otherwise;
+    // browsers always offer permessage-deflate and have no such option.
+    if (o.perMessageDeflate !== undefined) opts.perMessageDeflate = o.perMessageDeflate;
     if (o.transport === "polling") {
       opts.transports = ["polling"];
       opts.upgrade = false;
@@ -199,6 +204,42 @@ export async function runEioCase(connect, o) {
     return null;
   }
 
+  // What the transport's WebSocket agreed on permessage-deflate, as the client library
+  // sees it: Node's `ws` keeps the accepted parameters in `_extensions`; a browser's
+  // WebSocket has `extensions`, the server's Sec-WebSocket-Extensions answer ("" for
+  // none). `bytes` reads the TCP counters where there are some (Node), to see on the wire
+  // that messages really are compressed.
+  function deflateView(c) {
+    const ws = c.socket.transport && c.socket.transport.ws;
+    if (!ws) return { agreed: false, detail: `no WebSocket (transport ${c.socket.transport && c.socket.transport.name})` };
+    if (ws._extensions && typeof ws._extensions === "object") {
+      const ext = ws._extensions["permessage-deflate"];
+      if (!ext) return { agreed: false, detail: "ws agreed no extension", names: null };
+      const params = ext.params || {};
+      const names = Object.keys(params).map((k) => (params[k] === true ? k : `${k}=${params[k]}`)).sort();
+      const bytes = () => ws._socket ? { read: ws._socket.bytesRead, written: ws._socket.bytesWritten } : null;
+      return { agreed: true, detail: `ws params ${JSON.stringify(params)}`, names, bytes };
+    }
+    if (typeof ws.extensions === "string") {
+      const agreed = /(^|,)\s*permessage-deflate\b/i.test(ws.extensions);
+      return { agreed, detail: `ws.extensions ${JSON.stringify(ws.extensions)}`, header: ws.extensions };
+    }
+    return { agreed: false, detail: "the WebSocket says nothing about its extensions" };
+  }
+  // The server's view: our server answers `__deflate__` with its answer header or "off";
+  // a peer server echoes it (then it does not say).
+  async function serverDeflateView(c) {
+    const before = c.messages.length;
+    c.socket.send("__deflate__");
+    if (!(await c.until(() => c.messages.length > before || c.closed, 3000))) return { error: "no answer to __deflate__ within 3000 ms" };
+    if (c.messages.length === before) return { error: `closed instead of answering __deflate__: ${describeClose(c.closed)}` };
+    const got = c.messages[before];
+    if (got === "__deflate__") return { reported: false };
+    if (typeof got !== "string") return { error: `__deflate__ answered with ${describeData(got)}` };
+    return { reported: true, header: got };
+  }
+  const headerNames = (h) => h.split(";").slice(1).map((p) => p.trim().replace(/\s*=\s*/, "=").replace(/="?([^"]*)"?$/, "=$1")).filter(Boolean).sort();
+
   const c = open();
   let ok = false;
   let detail = "";
@@ -227,6 +268,45 @@ export async function runEioCase(connect, o) {
           const e = await echo(c, payload, o.name.endsWith("100k") ? 5000 : 3000);
           ok = !e;
           detail = e || `echoed ${describeData(payload)} exactly`;
+          break;
+        }
+        case "deflate":
+        case "no_deflate": {
+          const want = o.name === "deflate";
+          const view = deflateView(c);
+          const server = await serverDeflateView(c);
+          const parts = [`client: ${view.detail}`];
+          if (server.error) {
+            parts.push(server.error);
+          } else {
+            parts.push(server.reported ? `server: ${JSON.stringify(server.header)}` : "server: echoed (does not report)");
+          }
+          let problem = server.error || null;
+          if (!problem && view.agreed !== want) problem = want ? "permessage-deflate was not agreed" : "permessage-deflate was agreed although not offered";
+          if (!problem && server.reported) {
+            const serverOn = server.header.startsWith("permessage-deflate");
+            if (serverOn !== want) problem = `the server reports ${JSON.stringify(server.header)}`;
+            else if (want && view.header !== undefined && view.header !== server.header) problem = "the client's ws.extensions differs from the server's answer";
+            else if (want && view.names && view.names.join(";") !== headerNames(server.header).join(";")) {
+              problem = `the client's parameters ${view.names.join(";")} differ from the server's answer`;
+            }
+          }
+          if (!problem && want && view.bytes) {
+            // A 100 kB message that compresses well: both directions must be far smaller
+            // on the wire than the message.
+            const b0 = view.bytes();
+            const e = await echo(c, TEXT_100K, 5000);
+            const b1 = view.bytes();
+            if (e) problem = `100 kB echo: ${e}`;
+            else {
+              const up = b1.written - b0.written;
+              const down = b1.read - b0.read;
+              parts.push(`100 kB text echoed: ${up} B sent, ${down} B received on the wire`);
+              if (up > 50000 || down > 50000) problem = "the 100 kB text was not compressed on the wire";
+            }
+          }
+          ok = !problem;
+          detail = (problem ? problem + "; " : "") + parts.join("; ");
           break;
         }
         case "heartbeat": {

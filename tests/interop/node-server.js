@@ -7,6 +7,11 @@
 //   Every message is echoed unchanged (text stays text, binary stays binary), except the
 //   text `__close__`, which makes the server close that session.
 //
+// permessage-deflate (the deflate rows): --deflate turns on perMessageDeflate (ws's
+// defaults: threshold 1024 B, context takeover, 15-bit windows; engine.io leaves it off).
+// Like our server, it answers the text `__deflate__` (instead of echoing it) with the
+// parameters its WebSocket agreed, as a Sec-WebSocket-Extensions value, or `off`.
+//
 // Engine.IO v3 peers (issue 15):
 //   --allow-eio3  engine.io 6 with allowEIO3: true (v3 and v4 clients on one server)
 //   --eio3        engine.io 3.x (npm alias engine.io-v3), which speaks only v3
@@ -25,6 +30,7 @@ const args = process.argv.slice(2);
 const demo = args.includes("--demo");
 const eio3 = args.includes("--eio3");
 const allowEIO3 = args.includes("--allow-eio3");
+const deflate = args.includes("--deflate");
 const pkg = eio3 ? "engine.io-v3" : "engine.io";
 const { Server } = require(pkg);
 const portArg = args.find((a) => !a.startsWith("--"));
@@ -80,6 +86,7 @@ const options = {
   cors: { origin: "*" },
 };
 if (allowEIO3) options.allowEIO3 = true;
+if (deflate) options.perMessageDeflate = true;
 if (eio3) {
   // engine.io 3.x takes the path as an attach() option (and has no cors option: it
   // answers any Origin), and sets a sid cookie by default.
@@ -94,6 +101,15 @@ engine.on("connection", (socket) => {
       socket.close();
       return;
     }
+    if (data === "__deflate__") {
+      // engine.io's WebSocket transport keeps ws's WebSocket in `socket`; ws keeps the
+      // accepted extension parameters in `_extensions`.
+      const ws = socket.transport && socket.transport.name === "websocket" ? socket.transport.socket : null;
+      const ext = ws && ws._extensions && ws._extensions["permessage-deflate"];
+      const params = ext ? Object.entries(ext.params || {}).map(([k, v]) => (v === true ? k : `${k}=${v}`)) : [];
+      socket.send(ext ? ["permessage-deflate"].concat(params).join("; ") : "off");
+      return;
+    }
     socket.send(data);
   });
 });
@@ -101,7 +117,7 @@ engine.on("connection", (socket) => {
 httpServer.listen(port, "127.0.0.1", () => {
   const version = require(path.join(__dirname, "node_modules", pkg, "package.json")).version;
   console.error(
-    `node-server: engine.io ${version}${allowEIO3 ? " (allowEIO3)" : ""} echo on http://127.0.0.1:${port}/engine.io/` +
+    `node-server: engine.io ${version}${allowEIO3 ? " (allowEIO3)" : ""}${deflate ? " (perMessageDeflate)" : ""} echo on http://127.0.0.1:${port}/engine.io/` +
       `${demo ? " (+ demo page at /)" : ""} pid ${process.pid}`,
   );
 });

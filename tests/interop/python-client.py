@@ -45,6 +45,11 @@ CASES = [
     "client_close",
     "server_close",
 ]
+# Run only when asked for (the deflate rows): no_deflate checks that a server with
+# permessage-deflate on still serves this client, which cannot offer it
+# (websocket-client has no permessage-deflate): no extension in the server's 101, and our
+# server's answer to `__deflate__` is "off" (a server that echoes it does not say).
+EXTRA_CASES = ["no_deflate"]
 TRANSPORTS = ["polling", "websocket", "upgrade"]
 
 TEXT = "hello \u20ac\U0001f600"  # "hello €😀"
@@ -219,6 +224,30 @@ def run_case(url, transport, name):
             e = c.echo(payload, 5000 if name.endswith("100k") else 3000)
             ok = e is None
             detail = e or f"echoed {describe_data(payload)} exactly"
+        elif name == "no_deflate":
+            ws = getattr(c.client, "ws", None)
+            headers = (ws.getheaders() if ws is not None and c.client.transport() == "websocket"
+                       else None) or {}
+            answer_ext = headers.get("sec-websocket-extensions")
+            with c.cond:
+                before = len(c.messages)
+            c.client.send("__deflate__")
+            c.until(lambda: len(c.messages) > before or c.closed, 3000)
+            with c.cond:
+                got = c.messages[before] if len(c.messages) > before else None
+            parts = [f"client: 101 Sec-WebSocket-Extensions {json.dumps(answer_ext)}"]
+            if got is None:
+                detail = f"no answer to __deflate__ within 3000 ms; {c.describe_close()}"
+            else:
+                server = "echoed (does not report)" if got == "__deflate__" else json.dumps(got)
+                parts.append(f"server: {server}")
+                if answer_ext:
+                    detail = "the server answered an extension that was not offered; " + "; ".join(parts)
+                elif got not in ("off", "__deflate__"):
+                    detail = f"the server reports {json.dumps(got)}; " + "; ".join(parts)
+                else:
+                    ok = True
+                    detail = "; ".join(parts)
         elif name == "heartbeat":
             interval = c.client.ping_interval or 0.3
             duration = min(5000, max(1500, int(3000 * interval)))
@@ -298,9 +327,9 @@ def main():
         print(f"refusing non-loopback url {a.url}", file=sys.stderr)
         return 2
     cases = [c for c in a.cases.split(",") if c]
-    unknown = [c for c in cases if c not in CASES]
+    unknown = [c for c in cases if c not in CASES + EXTRA_CASES]
     if unknown:
-        print(f"unknown cases {unknown}; known: {CASES}", file=sys.stderr)
+        print(f"unknown cases {unknown}; known: {CASES + EXTRA_CASES}", file=sys.stderr)
         return 2
 
     for name in cases:

@@ -16,7 +16,9 @@ afterwards by the PID this script started; PORT is also set in its environment):
   node             node-server.js --demo {port}      (engine.io 6; serves the demo page)
   node-allow-eio3  node-server.js --allow-eio3 {port} (engine.io 6 with allowEIO3)
   node-eio3        node-server.js --eio3 {port}      (engine.io 3.x: Engine.IO v3 only)
-  python           python-server.py {port}           (python-engineio AsyncServer, uvicorn)
+  python           python-server.py {port}           (python-engineio AsyncServer, uvicorn;
+                                                     it accepts permessage-deflate by default)
+  node-deflate     node-server.js --deflate {port}   (engine.io 6 with perMessageDeflate)
   NAME    --server NAME=COMMAND, COMMAND containing {port}; run from the repository root.
           --demo NAME says that server serves the demo page (needed by the browser client);
           --tls NAME that it speaks https with tls/server.pem (clients get an https:// URL);
@@ -28,9 +30,14 @@ Clients (one run per server x transport; each prints one JSON line per case):
   browser       browser.mjs              (engine.io-client bundle in headless Chromium; only
                                           against servers that serve the demo page)
   browser-eio3  browser.mjs --eio3       (the engine.io-client 3.x bundle in Chromium)
+  node-no-deflate       node-client.mjs --no-deflate (perMessageDeflate: false; engine.io-client
+                                          in Node offers permessage-deflate by default)
+  python-async-deflate  python-async-client.py --compress 15 (python-engineio AsyncClient,
+                                          aiohttp, offering permessage-deflate)
   NAME     --client NAME=COMMAND, COMMAND containing {url} and {transport} (and optionally
            {cases}, {cacert}, {proxy}, {proxy_noauth}); run from the repository root.
-           --client-cases NAME=a,b gives its cases (default: the nine common ones).
+           --client-cases NAME=a,b gives its cases (default: the nine common ones; the
+           built-in clients are then run with --cases).
   {proxy} and {proxy_noauth} make run.py start one real HTTP proxy (Debian's tinyproxy,
   with tinyproxy.conf, on a free 127.0.0.1 port, basic auth required) for the whole run and
   stop it by its PID at the end: {proxy} is its URL with the credentials, {proxy_noauth}
@@ -78,7 +85,10 @@ BROWSER_CASES = ["demo_page"] + CASES
 # Cases only some rows run: binary_b64 (forceBase64, the v3 rows), proxy_refused (the
 # proxy rows: a proxy that refuses this client gives a typed error naming its status).
 V3_CASES = CASES + ["binary_b64"]
-ALL_CASES = BROWSER_CASES + ["binary_b64", "proxy_refused"]
+# The deflate rows: deflate (permessage-deflate agreed, on the client's side and in the
+# server's answer to `__deflate__`, then a 100 kB echo) and no_deflate (nothing agreed).
+DEFLATE_CASES = ["text", "binary", "text_100k", "binary_100k", "deflate"]
+ALL_CASES = BROWSER_CASES + ["binary_b64", "proxy_refused", "deflate", "no_deflate"]
 TRANSPORTS = ["polling", "websocket", "upgrade"]
 TLS_CA = os.path.join(HERE, "tls", "ca.pem")
 PROXY_CONF = os.path.join(HERE, "tinyproxy.conf")
@@ -91,6 +101,8 @@ BUILTIN_SERVERS = {
     "node-eio3": {"argv": ["node", "node-server.js", "--eio3", "{port}"], "cwd": HERE,
                   "demo": False, "ready_eio": 3},
     "python": {"argv": [VENV_PY, "python-server.py", "{port}"], "cwd": HERE, "demo": False},
+    "node-deflate": {"argv": ["node", "node-server.js", "--deflate", "{port}"], "cwd": HERE,
+                     "demo": False},
 }
 BUILTIN_CLIENTS = {
     "node": {"argv": ["node", "node-client.mjs", "--url", "{url}", "--transport", "{transport}"],
@@ -105,6 +117,14 @@ BUILTIN_CLIENTS = {
     "browser-eio3": {"argv": ["node", "browser.mjs", "--eio3", "--url", "{url}", "--transport",
                               "{transport}", "--cases", "{cases}"],
                      "cwd": HERE, "cases": V3_CASES, "needs_demo": True, "custom": True},
+    "node-no-deflate": {"argv": ["node", "node-client.mjs", "--no-deflate", "--url", "{url}",
+                                 "--transport", "{transport}", "--cases", "{cases}"],
+                        "cwd": HERE, "cases": CASES, "needs_demo": False, "custom": True},
+    "python-async-deflate": {"argv": [VENV_PY, "python-async-client.py", "--compress", "15",
+                                      "--url", "{url}", "--transport", "{transport}",
+                                      "--cases", "{cases}"],
+                             "cwd": HERE, "cases": DEFLATE_CASES, "needs_demo": False,
+                             "custom": True},
 }
 
 
@@ -307,6 +327,7 @@ def main():
         if unknown:
             sys.exit(f"run.py: --client-cases {name}: unknown cases {unknown}")
         clients[name]["cases"] = cases
+        clients[name]["cases_given"] = True
 
     def pick(arg, known, what):
         names = [n for n in (arg.split(",") if arg else list(known)) if n]
@@ -454,7 +475,7 @@ def run_client(sname, cname, transport, port, cl, cases, only_cases, timeout_s, 
         if proxy is not None:
             x = x.replace("{proxy}", proxy.url(True)).replace("{proxy_noauth}", proxy.url(False))
         argv.append(x)
-    if only_cases is not None and not cl.get("custom"):
+    if (only_cases is not None or cl.get("cases_given")) and not cl.get("custom"):
         argv += ["--cases", ",".join(cases)]
     client_log = os.path.join(log_dir, f"client-{sname}-{cname}-{transport}.log")
     t0 = time.monotonic()
