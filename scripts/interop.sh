@@ -8,7 +8,12 @@
 #   - Engine.IO v3: our server with allow_eio3 against engine.io-client 3.x (Node and
 #     Chromium), and our v3 clients against Node engine.io 3.x and 6.x with allowEIO3;
 #   - our clients through a real HTTP proxy (Debian's tinyproxy, installed by install.sh,
-#     started and stopped by run.py) to an http and an https server.
+#     started and stopped by run.py) to an http and an https server;
+#   - permessage-deflate: our server with deflate on x engine.io-client (Node, Chromium),
+#     python-engineio's AsyncClient (aiohttp, compress=15) and our clients, and x clients
+#     that do not offer it (python-engineio's Client, Node with perMessageDeflate false);
+#     our clients with deflate x Node engine.io with perMessageDeflate and python-engineio
+#     under uvicorn (which accepts it by default).
 # Installs the peers first (npm and pip into local folders, Debian's chromium), builds our
 # e2e server and client, and prints one matrix per run. Exits non-zero on any failure.
 set -euo pipefail
@@ -74,5 +79,27 @@ python3 tests/interop/run.py --log-dir tests/interop/logs/latest-proxy \
     --client-cases "rust-tokio-proxy-env=proxy_refused" --client-cases "rust-tokio-no-proxy=connect,text,binary" \
     --servers rust-tokio,rust-tokio-tls \
     --clients rust-tokio-proxy,rust-smol-proxy,rust-tokio-proxy-env,rust-tokio-no-proxy || status=1
+
+echo "== permessage-deflate: our server with deflate x Node, Chromium, python-engineio's AsyncClient"
+echo "   and our clients; x clients that do not offer it; our clients with deflate x Node and python servers"
+deflate_cases=text,binary,text_100k,binary_100k,deflate
+plain_cases=text,text_100k,binary_100k,no_deflate
+deflate_clients=(
+    --client "rust-tokio-deflate=$bin/e2e_client --runtime tokio --deflate --url {url} --transport {transport} --cases {cases}"
+    --client "rust-smol-deflate=$bin/e2e_client --runtime smol --deflate --url {url} --transport {transport} --cases {cases}"
+    --client-cases "rust-tokio-deflate=$deflate_cases" --client-cases "rust-smol-deflate=$deflate_cases"
+)
+python3 tests/interop/run.py --log-dir tests/interop/logs/latest-deflate --transports websocket,upgrade \
+    --server "rust-tokio-deflate=$bin/e2e_server --runtime tokio --deflate --port {port}" --demo rust-tokio-deflate \
+    "${deflate_clients[@]}" \
+    --client-cases "node=$deflate_cases" --client-cases "browser=$deflate_cases" \
+    --client-cases "python-async-deflate=$deflate_cases" \
+    --client-cases "node-no-deflate=$plain_cases" --client-cases "python=$plain_cases" \
+    --servers rust-tokio-deflate \
+    --clients node,browser,python-async-deflate,rust-tokio-deflate,rust-smol-deflate,node-no-deflate,python || status=1
+python3 tests/interop/run.py --log-dir tests/interop/logs/latest-deflate-peers --transports websocket,upgrade \
+    "${deflate_clients[@]}" \
+    --servers node-deflate,python \
+    --clients rust-tokio-deflate,rust-smol-deflate || status=1
 
 exit $status
