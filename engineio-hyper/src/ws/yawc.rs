@@ -37,7 +37,9 @@ impl Inner {
             max_payload_read: Some(config.max_frame_size.min(config.max_message_size)),
             max_read_buffer: Some(config.max_message_size),
             read_buffer_capacity: Some(config.read_buffer),
-            write_buffer_capacity: Some(config.read_buffer),
+            // No write buffer until something is sent: an idle connection holds none (yawc
+            // would allocate it up front), and the first frame sizes it.
+            write_buffer_capacity: Some(0),
             max_backpressure_write_boundary: Some(config.write_buffer),
             ..Options::default()
         }
