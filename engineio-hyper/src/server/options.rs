@@ -7,6 +7,7 @@ use std::time::Duration;
 use engineio_proto::Transport;
 use engineio_proto::server::{AllowedOrigins, CookieConfig, Transports};
 use engineio_proto::static_files::StaticFiles;
+use engineio_proto::websocket::DeflateConfig;
 
 use super::Config;
 
@@ -103,6 +104,17 @@ impl Config {
     /// serves v4 only.
     pub fn with_allow_eio3(mut self, allow: bool) -> Self {
         self.engine.allow_eio3 = allow;
+        self
+    }
+
+    /// permessage-deflate (RFC 7692) on the WebSockets of clients that offer it, with
+    /// `settings` (`DeflateConfig::default()`: messages from 1024 bytes compressed at
+    /// level 1, no compression context kept between messages); `None` turns it off, the
+    /// default. Node: `perMessageDeflate` (off since engine.io 4); python-engineio: its
+    /// WebSocket server decides (uvicorn and aiohttp accept it). See
+    /// [`DeflateConfig`] for what it costs.
+    pub fn with_websocket_deflate(mut self, settings: Option<DeflateConfig>) -> Self {
+        self.engine.websocket_deflate = settings;
         self
     }
 
@@ -228,6 +240,8 @@ mod tests {
 
     #[test]
     fn every_method_sets_its_field() {
+        let mut deflate = DeflateConfig::default();
+        deflate.threshold = 16;
         let c = Config::default()
             .with_path("/socket/")
             .with_ping_interval(Duration::from_secs(1))
@@ -253,7 +267,8 @@ mod tests {
             .with_head_timeout(Duration::from_secs(13))
             .with_max_head_size(14_000)
             .with_allow_eio3(true)
-            .with_listen_backlog(15);
+            .with_listen_backlog(15)
+            .with_websocket_deflate(Some(deflate));
         let e = &c.engine;
         assert_eq!(e.path, "/socket/");
         assert_eq!(
@@ -294,5 +309,6 @@ mod tests {
         assert_eq!(e.max_head_size, 14_000);
         assert!(e.allow_eio3);
         assert_eq!(c.listen_backlog, 15);
+        assert_eq!(e.websocket_deflate.map(|d| d.threshold), Some(16));
     }
 }

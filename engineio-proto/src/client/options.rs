@@ -128,6 +128,20 @@ impl ClientConfig {
         self
     }
 
+    /// permessage-deflate (RFC 7692) offered on the client's WebSockets, with `settings`
+    /// (`DeflateConfig::default()`: messages from 1024 bytes compressed at level 1, and
+    /// neither side keeping a compression context, which the server must grant);
+    /// `None`, the default, offers nothing. engine.io-client in Node: `perMessageDeflate`
+    /// (on, threshold 1024); browsers always offer it; python-engineio: aiohttp's
+    /// `compress=15` through `websocket_extra_options` (off).
+    pub fn with_websocket_deflate(
+        mut self,
+        settings: Option<crate::websocket::DeflateConfig>,
+    ) -> Self {
+        self.websocket_deflate = settings;
+        self
+    }
+
     /// The HTTP proxy to go through ([`Proxy::None`] by default; [`Proxy::Environment`]
     /// reads `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` when the client connects).
     /// engine.io-client in Node: an `agent`; python-engineio: `http_session` settings.
@@ -146,8 +160,13 @@ mod tests {
         let c = ClientConfig::new("http://127.0.0.1:3000")
             .unwrap()
             .with_protocol_version(ProtocolVersion::V3)
-            .with_proxy(Proxy::Environment);
+            .with_proxy(Proxy::Environment)
+            .with_websocket_deflate(Some(crate::websocket::DeflateConfig::default()));
         assert_eq!(c.protocol_version, ProtocolVersion::V3);
         assert!(matches!(c.proxy, Proxy::Environment));
+        assert_eq!(
+            c.websocket_deflate,
+            Some(crate::websocket::DeflateConfig::default())
+        );
     }
 }
