@@ -283,7 +283,8 @@ def conns_args(a, name):
     if a.conns_steps:
         steps = a.conns_steps
     hold = a.hold if ours else 0
-    return ["--steps", steps, "--settle", 1 if a.quick else 3, "--hold", hold]
+    deflate = ["--deflate"] if a.deflate else []
+    return ["--steps", steps, "--settle", 1 if a.quick else 3, "--hold", hold] + deflate
 
 
 def median(values):
