@@ -97,6 +97,13 @@ python3 tests/interop/run.py --log-dir tests/interop/logs/latest-deflate --trans
     --client-cases "node-no-deflate=$plain_cases" --client-cases "python=$plain_cases" \
     --servers rust-tokio-deflate \
     --clients node,browser,python-async-deflate,rust-tokio-deflate,rust-smol-deflate,node-no-deflate,python || status=1
+# The smol binding's server with deflate, against a few of them (the WebSocket code is shared).
+python3 tests/interop/run.py --log-dir tests/interop/logs/latest-deflate-smol --transports websocket,upgrade \
+    --server "rust-smol-deflate=$bin/e2e_server --runtime smol --deflate --port {port}" \
+    --client-cases "node=$deflate_cases" --client-cases "python-async-deflate=$deflate_cases" \
+    --client-cases "node-no-deflate=$plain_cases" \
+    --servers rust-smol-deflate \
+    --clients node,python-async-deflate,node-no-deflate || status=1
 python3 tests/interop/run.py --log-dir tests/interop/logs/latest-deflate-peers --transports websocket,upgrade \
     "${deflate_clients[@]}" \
     --servers node-deflate,python \
