@@ -650,3 +650,65 @@ fn route_request_says_why_it_refused_and_whether_it_was_a_handshake() {
         Ok(Routed::Respond(_))
     ));
 }
+
+// ------------------------------------------------------------- permessage-deflate
+
+#[test]
+fn the_session_reports_the_deflate_its_websocket_agreed() {
+    use engineio_proto::websocket::DeflateConfig;
+    let mut c = config();
+    c.websocket_deflate = Some(DeflateConfig::default());
+    let mut h = Harness::new(c);
+    let offer: Vec<(&str, &str)> = ws_headers()
+        .into_iter()
+        .chain([(
+            "sec-websocket-extensions",
+            "permessage-deflate; client_max_window_bits",
+        )])
+        .collect();
+    let agreed = Some(
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover".to_owned(),
+    );
+    let header = |h: &mut Harness, sid| {
+        h.session(sid)
+            .websocket_deflate()
+            .map(|p: engineio_proto::websocket::DeflateParams| p.to_header())
+    };
+
+    // A session opened over WebSocket knows it from the start.
+    let ws = h.request(
+        Method::GET,
+        "/engine.io/?EIO=4&transport=websocket",
+        &offer,
+        b"",
+    );
+    assert!(h.ws_state(ws).accepted);
+    let open = h.ws_recv_text(ws);
+    let sid = match open
+        .first()
+        .map(|t| engineio_proto::Packet::decode_text(t.as_str().into()))
+    {
+        Some(Ok(engineio_proto::Packet::Open(hs))) => hs.sid,
+        other => panic!("no open packet: {other:?}"),
+    };
+    assert_eq!(header(&mut h, sid), agreed);
+
+    // An upgraded one: nothing on polling and while upgrading, then its WebSocket's.
+    let (sid, _) = h.open_polling();
+    assert_eq!(header(&mut h, sid), None);
+    let ws = h.request(Method::GET, &Harness::ws_uri(sid), &offer, b"");
+    assert!(h.ws_state(ws).accepted);
+    h.ws_text(ws, "2probe");
+    assert_eq!(h.ws_recv_text(ws), ["3probe"]);
+    assert_eq!(header(&mut h, sid), None, "still on polling");
+    h.ws_text(ws, "5");
+    assert_eq!(header(&mut h, sid), agreed);
+    // A second WebSocket for it (refused with 1008 after its 101) changes nothing.
+    let second = h.request(Method::GET, &Harness::ws_uri(sid), &ws_headers(), b"");
+    assert!(h.ws_state(second).accepted);
+    assert_eq!(header(&mut h, sid), agreed);
+
+    // A client that offers nothing compresses nothing.
+    let (_, sid, _) = h.open_ws();
+    assert_eq!(header(&mut h, sid), None);
+}

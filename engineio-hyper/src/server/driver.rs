@@ -241,8 +241,6 @@ impl<H: Handler, R: Runtime> Driver<H, R> {
             } => {
                 tracing::debug!(sid = %self.socket.sid(), ws = request.0, "websocket accepted");
                 self.links.push(Link::pending(request));
-                // What Socket::websocket_deflate reports once this socket is the session's.
-                self.socket.lock().websocket_deflate = deflate;
                 self.reply(request, Reply::AcceptWebSocket(headers, deflate));
             }
             Action::WsSend { ws, message } => {

@@ -152,9 +152,6 @@ pub(crate) struct SessionState {
     pub(crate) released: bool,
     /// What the application queued, for the metrics (nothing without the feature).
     pub(crate) sent: crate::metrics::SendTally,
-    /// The permessage-deflate parameters of the last WebSocket the session accepted
-    /// (the session's decision, carried by `Action::AcceptWebSocket`).
-    pub(crate) websocket_deflate: Option<DeflateParams>,
 }
 
 impl SessionState {
@@ -165,7 +162,6 @@ impl SessionState {
             new_ws: Vec::new(),
             released: false,
             sent: Default::default(),
-            websocket_deflate: None,
         }
     }
 }
@@ -265,10 +261,10 @@ impl<D> Socket<D> {
     /// is `None`), or when the client offered nothing acceptable. Once the session has
     /// ended it still reports its last WebSocket.
     ///
-    /// It only reports what `engineio-proto` decided; it is known from the moment the
-    /// session accepted the WebSocket: from [`Handler::on_upgrade`] on for an upgraded
-    /// session, and from the first message on for a session opened over WebSocket (in
-    /// [`Handler::on_open`] of such a session it is still `None`).
+    /// It reports what `engineio-proto` decided
+    /// ([`Session::websocket_deflate`](engineio_proto::server::Session::websocket_deflate)):
+    /// known in [`Handler::on_open`] of a session opened over WebSocket, and from
+    /// [`Handler::on_upgrade`] on for an upgraded one.
     ///
     /// ```
     /// use engineio_hyper::server::Socket;
@@ -281,12 +277,7 @@ impl<D> Socket<D> {
     /// }
     /// ```
     pub fn websocket_deflate(&self) -> Option<DeflateParams> {
-        let state = self.lock();
-        if state.session.transport() == Transport::WebSocket {
-            state.websocket_deflate
-        } else {
-            None
-        }
+        self.lock().session.websocket_deflate()
     }
 
     /// Whether the session has ended.

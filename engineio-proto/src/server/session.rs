@@ -145,6 +145,8 @@ impl TimerKey for Timer {
 struct Upgrade {
     ws: RequestId,
     probed: bool,
+    /// The permessage-deflate parameters the upgrading WebSocket agreed.
+    deflate: Option<DeflateParams>,
 }
 
 /// What is left of a session that ended: enough to judge the requests that still name it,
@@ -336,6 +338,9 @@ pub struct Session {
     /// The linger is over: [`Action::Release`] comes once every other action is out.
     release_due: bool,
     released: bool,
+    /// The permessage-deflate parameters of the session's WebSocket, once it carries the
+    /// session (kept after the session ends).
+    websocket_deflate: Option<DeflateParams>,
 }
 
 impl fmt::Debug for Session {
@@ -413,6 +418,7 @@ impl Session {
             lingering: Vec::new(),
             release_due: false,
             released: false,
+            websocket_deflate: None,
         };
         match transport {
             Transport::Polling => {
@@ -422,6 +428,7 @@ impl Session {
             }
             Transport::WebSocket => {
                 session.state = State::WebSocket { ws: request };
+                session.websocket_deflate = deflate;
                 cors.apply(&mut headers);
                 insert_extensions(&mut headers, deflate);
                 session.actions.push_back(Action::AcceptWebSocket {
@@ -451,6 +458,17 @@ impl Session {
             State::WebSocket { .. } => Transport::WebSocket,
             State::Closed(ref ended) if !ended.polling => Transport::WebSocket,
             _ => Transport::Polling,
+        }
+    }
+
+    /// The permessage-deflate (RFC 7692) parameters the session's WebSocket agreed in its
+    /// opening handshake: `None` while the session is on polling (an upgrade in progress
+    /// included) or when its WebSocket compresses nothing. A session that ended reports
+    /// the last WebSocket it had.
+    pub fn websocket_deflate(&self) -> Option<DeflateParams> {
+        match self.transport() {
+            Transport::WebSocket => self.websocket_deflate,
+            Transport::Polling => None,
         }
     }
 
@@ -755,6 +773,7 @@ impl Session {
             *upgrade = Some(Upgrade {
                 ws: id,
                 probed: false,
+                deflate,
             });
             let mut headers = HeaderMap::new();
             insert_extensions(&mut headers, deflate);
@@ -1248,10 +1267,11 @@ impl Session {
     }
 
     fn complete_upgrade(&mut self, now: Instant, ws: RequestId) {
-        let State::Polling { get, .. } = &mut self.state else {
+        let State::Polling { get, upgrade } = &mut self.state else {
             return;
         };
         let parked = get.take();
+        self.websocket_deflate = upgrade.as_ref().and_then(|u| u.deflate);
         self.state = State::WebSocket { ws };
         self.timers.stop(Timer::Upgrade);
         self.reading = false;
