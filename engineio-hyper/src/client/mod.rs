@@ -268,6 +268,8 @@ impl<R: Runtime> Client<R> {
         config: ClientConfig,
         tls: R::TlsConfig,
     ) -> Result<Client<R>, ClientError> {
+        let mut config = config;
+        config.websocket_deflate = crate::ws::supported_deflate(config.websocket_deflate);
         let now = runtime.now();
         tracing::debug!(
             server = %config.authority,

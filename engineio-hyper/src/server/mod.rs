@@ -223,7 +223,9 @@ impl<H: Handler, R: Runtime> EngineIo<H, R> {
         config: impl Into<Config>,
         sids: impl SidGenerator,
     ) -> Result<Self, ConfigError> {
-        let config = config.into();
+        let mut config: Config = config.into();
+        config.engine.websocket_deflate =
+            crate::ws::supported_deflate(config.engine.websocket_deflate);
         let server = Server::new(config.engine.clone(), sids)?;
         // Let the protocol see messages just over the limit (to answer them with 1009 and a
         // typed reason); anything larger is cut off by the framing library itself.

@@ -6,7 +6,7 @@
 //! frames them, for both roles and both runtimes (it runs over tokio's I/O traits, which
 //! need no tokio runtime; hyper's upgraded connections are adapted by hyper-util's
 //! `TokioIo`). How a stream error ends a WebSocket for the state machines is
-//! [`transport_end`]; every protocol decision (close codes, limits, what to negotiate)
+//! `transport_end`'s to say; every protocol decision (close codes, limits, what to negotiate)
 //! stays in `engineio-proto`.
 
 use std::io;
@@ -35,6 +35,24 @@ mod backend;
 
 mod client;
 pub use client::{connect, connect_io_error, target};
+
+/// Whether the framing backend of this build compresses (permessage-deflate): true for
+/// the default build (yawc). The comparison builds (`ws-tungstenite`,
+/// `ws-tokio-websockets`) cannot, and there the server and the client turn
+/// `websocket_deflate` off (with a warning) instead of agreeing to it.
+pub const SUPPORTS_DEFLATE: bool = backend::DEFLATE;
+
+/// `deflate` if this build can honour it; `None` (and a warning) otherwise.
+pub(crate) fn supported_deflate<T>(deflate: Option<T>) -> Option<T> {
+    if deflate.is_some() && !SUPPORTS_DEFLATE {
+        tracing::warn!(
+            "websocket_deflate is set, but this build's WebSocket backend has no \
+             permessage-deflate: it stays off (build without the ws-* comparison features)"
+        );
+        return None;
+    }
+    deflate
+}
 
 /// Which end of the connection a WebSocket is: clients mask what they send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

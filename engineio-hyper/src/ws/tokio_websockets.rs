@@ -12,6 +12,10 @@ use tokio_websockets::{CloseCode, Config, Error, Limits, Message, WebSocketStrea
 
 use super::{BoxStream, CloseFrame, Frame, Role, WsConfig, WsError};
 
+/// Whether this backend compresses (permessage-deflate): when not, the server and the
+/// client leave `websocket_deflate` off rather than agree to what they cannot do.
+pub(super) const DEFLATE: bool = false;
+
 pub(super) struct Inner(WebSocketStream<BoxStream>);
 
 impl Inner {

@@ -14,6 +14,10 @@ use tungstenite::protocol::{CloseFrame as TCloseFrame, WebSocketConfig};
 
 use super::{BoxStream, CloseFrame, Frame, Role, WsConfig, WsError};
 
+/// Whether this backend compresses (permessage-deflate): when not, the server and the
+/// client leave `websocket_deflate` off rather than agree to what they cannot do.
+pub(super) const DEFLATE: bool = false;
+
 pub(super) struct Inner(WebSocketStream<BoxStream>);
 
 impl Inner {

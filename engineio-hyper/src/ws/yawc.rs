@@ -17,6 +17,10 @@ fn deflate_pool() -> DeflatePool {
     POOL.get_or_init(|| DeflatePool::new(16)).clone()
 }
 
+/// Whether this backend compresses (permessage-deflate): when not, the server and the
+/// client leave `websocket_deflate` off rather than agree to what they cannot do.
+pub(super) const DEFLATE: bool = true;
+
 pub(super) struct Inner {
     ws: yawc::WebSocket<BoxStream>,
     /// The server's end (the meaning of some of yawc's errors depends on it).
