@@ -9,6 +9,11 @@
 //! autobahn client --port 9001 [--deflate]     run every case of a fuzzingserver
 //! ```
 //!
+//! `--parallel N` runs N of the fuzzing server's cases at a time (client; default 1).
+//! `--deflate-threshold BYTES` sets the size under which messages go uncompressed
+//! (`DeflateConfig::threshold`, default 1024); `scripts/autobahn.sh` passes 0 so that the
+//! 12.* and 13.* cases, which send 16 B to 128 KiB messages, get every echo compressed.
+//!
 //! Listens and connects on 127.0.0.1 only; the server stops after `--seconds` (default
 //! 900), the client after the last case or `--seconds`.
 #![allow(missing_docs)]
@@ -31,7 +36,9 @@ use tokio::net::{TcpListener, TcpStream};
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn usage() -> ! {
-    eprintln!("usage: autobahn server|client --port PORT [--deflate] [--seconds N]");
+    eprintln!(
+        "usage: autobahn server|client --port PORT [--deflate [--deflate-threshold BYTES]] [--parallel N] [--seconds N]"
+    );
     std::process::exit(2)
 }
 
@@ -50,10 +57,18 @@ fn main() {
     let seconds: u64 = value("--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(900);
-    let deflate = args
-        .iter()
-        .any(|a| a == "--deflate")
-        .then(DeflateConfig::default);
+    let parallel: usize = value("--parallel")
+        .map(|n| n.parse().unwrap_or_else(|_| usage()))
+        .unwrap_or(1);
+    let threshold: Option<usize> =
+        value("--deflate-threshold").map(|t| t.parse().unwrap_or_else(|_| usage()));
+    let deflate = args.iter().any(|a| a == "--deflate").then(|| {
+        let mut d = DeflateConfig::default();
+        if let Some(t) = threshold {
+            d.threshold = t;
+        }
+        d
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,7 +76,7 @@ fn main() {
     let run = async move {
         match mode.as_str() {
             "server" => server(port, deflate).await,
-            "client" => client(port, deflate).await,
+            "client" => client(port, deflate, parallel).await,
             _ => usage(),
         }
     };
@@ -103,7 +118,9 @@ async fn server(port: u16, deflate: Option<DeflateConfig>) -> Result<(), String>
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("bind: {e}"))?;
-    eprintln!("autobahn echo server on ws://127.0.0.1:{port}/ (deflate: {deflate:?})");
+    // The port actually bound (`--port 0` takes a free one): scripts/autobahn.sh reads it.
+    let addr = listener.local_addr().map_err(|e| format!("bind: {e}"))?;
+    eprintln!("autobahn echo server listening on ws://{addr}/ (deflate: {deflate:?})");
     loop {
         let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
@@ -183,7 +200,7 @@ async fn open(port: u16, path: &str, config: &WsConfig) -> Result<WebSocket, Str
         .map_err(|e| format!("{path}: {e:?}"))
 }
 
-async fn client(port: u16, deflate: Option<DeflateConfig>) -> Result<(), String> {
+async fn client(port: u16, deflate: Option<DeflateConfig>, parallel: usize) -> Result<(), String> {
     let config = ws_config(deflate);
     let agent = if deflate.is_some() {
         "engineio-rs-deflate"
@@ -197,16 +214,22 @@ async fn client(port: u16, deflate: Option<DeflateConfig>) -> Result<(), String>
     };
     let _ = ws.close().await;
     eprintln!("autobahn client: {count} cases");
-    for case in 1..=count {
-        let path = format!("/runCase?case={case}&agent={agent}");
-        match open(port, &path, &config).await {
-            Ok(ws) => {
-                let _ = echo(ws).await;
+    // Cases run `parallel` at a time, each on its own connection.
+    futures_util::stream::iter(1..=count)
+        .for_each_concurrent(parallel.max(1), |case| {
+            let config = &config;
+            async move {
+                let path = format!("/runCase?case={case}&agent={agent}");
+                match open(port, &path, config).await {
+                    Ok(ws) => {
+                        let _ = echo(ws).await;
+                    }
+                    // A case may refuse the handshake on purpose; the report says.
+                    Err(e) => eprintln!("case {case}: {e}"),
+                }
             }
-            // A case may refuse the handshake on purpose; the report says.
-            Err(e) => eprintln!("case {case}: {e}"),
-        }
-    }
+        })
+        .await;
     let mut ws = open(port, &format!("/updateReports?agent={agent}"), &config).await?;
     while let Some(Ok(_)) = ws.next().await {}
     Ok(())
