@@ -5,7 +5,9 @@
 #
 # Stages: formatting, clippy (warnings are errors; also with every feature, and without
 # the metrics feature the test build turns on), rustdoc (warnings are errors), the
-# workspace's unit, property and integration tests, doctests, the reliability suite (hostile
+# workspace's unit, property and integration tests, doctests, Autobahn
+# WebSocket conformance (kosoku from PyPI: our server and client, with and without
+# permessage-deflate), the reliability suite (hostile
 # and broken clients against both bindings, docs/reliability.md), a bounded fuzz run of every
 # fuzz target, the interop matrix against the real peers (Node engine.io and
 # engine.io-client, python-engineio, Chromium), the eio command-line tool against those
@@ -81,6 +83,9 @@ stage "without the metrics feature (clippy, unit tests)" metrics_off
 stage "cargo doc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 stage "tests (unit, property, integration)" run_tests
 stage "doctests (crates, README, docs/ pages)" cargo test --workspace --doc
+# Before the background stages: kosoku's cases have timeouts of their own, and this stage
+# is CPU-bound (about 1.5 minutes on 2 cores).
+stage "Autobahn WebSocket conformance (server, client, with and without deflate)" scripts/autobahn.sh
 # Background stages: their output goes to target/stage-logs/NAME.log. They run at the
 # lowest CPU priority, so that the timing-sensitive stages in the foreground keep theirs.
 declare -A bg_pids

@@ -69,6 +69,11 @@ fn main() {
         }
         d
     });
+    if deflate.is_some() && !engineio_hyper::ws::SUPPORTS_DEFLATE {
+        // As the Engine.IO server and client do: no agreement this build cannot honour.
+        eprintln!("--deflate ignored: this build's WebSocket backend has no permessage-deflate");
+    }
+    let deflate = deflate.filter(|_| engineio_hyper::ws::SUPPORTS_DEFLATE);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
