@@ -50,8 +50,8 @@ pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
 /// python-engineio's servers decline it too. Decompressing with 8 is fine.
 pub const MIN_COMPRESS_WINDOW_BITS: u8 = 9;
 
-/// permessage-deflate settings (RFC 7692), for a server ([`ServerConfig::websocket_deflate`]
-/// (crate::server::ServerConfig::websocket_deflate)) or a client
+/// permessage-deflate settings (RFC 7692), for a server
+/// ([`ServerConfig::websocket_deflate`](crate::server::ServerConfig::websocket_deflate)) or a client
 /// ([`ClientConfig::websocket_deflate`](crate::client::ClientConfig::websocket_deflate)).
 /// Off unless given: compression costs CPU per message and, when a connection keeps its
 /// compression context, about 300 KiB of memory per connection (why Node's `ws` turned it
