@@ -1,5 +1,6 @@
 //! hyper's I/O traits seen as futures-io: the direction smol-hyper does not provide,
-//! needed to run async-tungstenite over hyper's upgraded connection.
+//! for running a futures-io library over hyper's upgraded connection (the WebSockets
+//! themselves run over tokio's I/O traits, `engineio_hyper::ws`).
 
 use std::io;
 use std::pin::Pin;

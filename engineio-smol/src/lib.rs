@@ -4,7 +4,8 @@
 //!
 //! The same capabilities as `engineio-tokio`, from the same code: the protocol is
 //! [`engineio_proto`], the HTTP and WebSocket plumbing is [`engineio_hyper`] (hyper through
-//! smol-hyper's adapters, async-tungstenite for WebSocket), and this crate adds the smol
+//! smol-hyper's adapters; WebSockets framed by `engineio_hyper::ws` over tokio's I/O
+//! traits, which need no tokio runtime), and this crate adds the smol
 //! [`Runtime`] ([`Smol`]) and the standalone server loop ([`serve`], [`listen`]). No
 //! tokio runtime is started: hyper only pulls in tokio's `sync` module.
 //!

@@ -26,7 +26,7 @@ use crate::runtime::{DeadlineTimer, Runtime};
 const ROUNDS: usize = 32;
 
 /// While a WebSocket has something waiting to go out, the driver also looks again this
-/// often, whatever the socket's wake-up says. On smol (async-tungstenite over async-net),
+/// often, whatever the socket's wake-up says. On smol (async-tungstenite over async-net, before the switch to yawc),
 /// a client whose server stops reading and then reads again was seen parked for good
 /// with frames still to write (`client_faults`
 /// `a_websocket_server_that_stops_reading_pushes_back`: 2 runs in 120 with three runs in

@@ -1,4 +1,4 @@
-//! The Engine.IO client over hyper and tungstenite: [`Client`], driving the protocol's
+//! The Engine.IO client over hyper and the WebSocket seam ([`crate::ws`]): [`Client`], driving the protocol's
 //! [`engineio_proto::client::Client`] on any [`Runtime`].
 //!
 //! Every decision (what to request, when to ping back, when to upgrade, batching,

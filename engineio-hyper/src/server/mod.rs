@@ -59,10 +59,9 @@ pub struct Config {
     /// The smallest polling response body that is compressed, in bytes. Default 1024, as
     /// python-engineio's `compression_threshold` and Node's `httpCompression.threshold`.
     pub compression_threshold: usize,
-    /// The WebSocket read buffer of each connection, in bytes. Default 1024: tungstenite
-    /// allocates it eagerly (its default is 128 KiB) and zero-fills it on every read, so it
-    /// dominates both the memory of idle connections and the cost of small messages.
-    /// Raise it for workloads of large messages (fewer read system calls).
+    /// The WebSocket read buffer of each idle connection, in bytes. Default 1024 (at
+    /// least 256): it grows for a frame larger than it and goes back to this size after
+    /// it, so it bounds the memory of idle connections without slowing large messages.
     pub websocket_read_buffer: usize,
     /// How long [`EngineIo::shutdown`] waits for sessions to close. Default 5 s.
     pub shutdown_timeout: Duration,
