@@ -57,8 +57,8 @@ OUT=${AUTOBAHN_OUT:-$TARGET_DIR/autobahn/reports${FEATURES:+-${FEATURES//\//-}}}
 # ones); a pass that takes longer than this is stopped and counted as failed.
 PASS_SECONDS=${AUTOBAHN_PASS_SECONDS:-600}
 
-# Known failures of the framing crate (to report upstream: the reproduction and the draft
-# report are in the issue-13 closing note):
+# Known failures of the framing crate (to report upstream; the reproduction and the draft
+# report: tests/upstream/yawc-0.5.0/README.md):
 # "pass-glob:case-glob reason". Each is still run and printed as "allowed"; one that
 # passes is reported so that the entry can go. They apply to the default backend (yawc)
 # only: a comparison build (AUTOBAHN_FEATURES) must pass every case.
