@@ -15,6 +15,14 @@ export CARGO_TARGET_DIR="$PWD/target/package-check"
 crates=(engineio-proto engineio-hyper engineio-tokio engineio-smol engineio-actix engineio-cluster engineio-redis)
 args=()
 for c in "${crates[@]}"; do args+=(-p "$c"); done
+# cargo unpacks the crates it just packaged into $CARGO_HOME/registry/src/-<hash>/ (one
+# folder per temporary registry path) and reuses a copy already there for the same name
+# and version: after a change to engineio-proto, the verification of engineio-hyper would
+# build against the sources of an earlier run. Those copies (only ours, only under the
+# temporary registries, whose folder names start with "-") are removed first.
+for c in "${crates[@]}"; do
+    rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$c"-[0-9]*
+done
 # --allow-dirty: the test command also runs on uncommitted work trees.
 cargo package --locked --allow-dirty "${args[@]}"
 for c in "${crates[@]}"; do
