@@ -88,7 +88,8 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     ) -> impl Future<Output = io::Result<Self::ClientIo>> + Send;
     /// Opens a WebSocket client connection to `request`'s URI (TLS for `wss`): normally
     /// [`connect_http`](Self::connect_http) to its host, then
-    /// [`ws::connect`](crate::ws::connect) with the request.
+    /// [`ws::connect`](crate::ws::connect) with the request ([`ws::connect_over`](crate::ws::connect_over)
+    /// does both).
     fn connect_websocket(
         &self,
         request: http::Request<()>,

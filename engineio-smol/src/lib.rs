@@ -186,12 +186,10 @@ impl Runtime for Smol {
         config: WsConfig,
         tls: &TlsConfig,
     ) -> Result<WebSocket, WsConnectError> {
-        let (host, port, secure) = engineio_hyper::ws::target(request.uri());
-        let io = self
-            .connect_http(host, port, secure, tls)
-            .await
-            .map_err(engineio_hyper::ws::connect_io_error)?;
-        engineio_hyper::ws::connect(io, request, &config).await
+        engineio_hyper::ws::connect_over(request, &config, |host, port, secure| {
+            self.connect_http(host, port, secure, tls)
+        })
+        .await
     }
 
     async fn connect_http_tunnel(
@@ -214,12 +212,10 @@ impl Runtime for Smol {
         config: WsConfig,
         tls: &TlsConfig,
     ) -> Result<WebSocket, WsConnectError> {
-        let (host, port, secure) = engineio_hyper::ws::target(request.uri());
-        let io = self
-            .connect_http_tunnel(proxy, host, port, secure, tls)
-            .await
-            .map_err(engineio_hyper::ws::connect_io_error)?;
-        engineio_hyper::ws::connect(io, request, &config).await
+        engineio_hyper::ws::connect_over(request, &config, |host, port, secure| {
+            self.connect_http_tunnel(proxy, host, port, secure, tls)
+        })
+        .await
     }
 }
 

@@ -205,6 +205,26 @@ fn connect_error(kind: std::io::ErrorKind, message: impl Into<String>) -> Transp
     TransportError::Io(IoError::new(kind, message))
 }
 
+/// Opens a WebSocket to `request`'s URI over the connection `open` makes to its host,
+/// port and scheme ([`target`]): what a binding's
+/// [`Runtime::connect_websocket`](crate::Runtime::connect_websocket) (with `open` its
+/// `connect_http`) and `connect_websocket_via` (with `connect_http_tunnel`) do. A failure
+/// to open the connection is reported as [`connect_io_error`] says.
+pub async fn connect_over<I, F, Fut>(
+    request: http::Request<()>,
+    config: &WsConfig,
+    open: F,
+) -> Result<WebSocket, WsConnectError>
+where
+    F: FnOnce(String, u16, bool) -> Fut,
+    Fut: Future<Output = std::io::Result<I>>,
+    I: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
+{
+    let (host, port, secure) = target(request.uri());
+    let io = open(host, port, secure).await.map_err(connect_io_error)?;
+    connect(io, request, config).await
+}
+
 /// Where a WebSocket URL leads: host (without IPv6 brackets), port (the scheme's default
 /// when none is given) and whether it is `wss`.
 pub fn target(uri: &http::Uri) -> (String, u16, bool) {

@@ -34,7 +34,7 @@ mod backend;
 mod backend;
 
 mod client;
-pub use client::{connect, connect_io_error, target};
+pub use client::{connect, connect_io_error, connect_over, target};
 
 /// Whether the framing backend of this build compresses (permessage-deflate): true for
 /// the default build (yawc). The comparison builds (`ws-tungstenite`,

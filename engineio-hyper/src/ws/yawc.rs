@@ -37,8 +37,9 @@ pub(super) struct Inner {
 
 impl Inner {
     pub(super) fn new(stream: BoxStream, role: Role, config: &WsConfig) -> Self {
+        let max_frame = config.max_frame_size.min(config.max_message_size);
         let options = Options {
-            max_payload_read: Some(config.max_frame_size.min(config.max_message_size)),
+            max_payload_read: Some(max_frame),
             max_read_buffer: Some(config.max_message_size),
             read_buffer_capacity: Some(config.read_buffer),
             // No write buffer until something is sent: an idle connection holds none (yawc
@@ -78,7 +79,7 @@ impl Inner {
         };
         Inner {
             server: role == yawc::Role::Server,
-            max_frame: config.max_frame_size.min(config.max_message_size),
+            max_frame,
             ws,
             saw_close: false,
             library_closed: false,
